@@ -1,0 +1,101 @@
+"""The communication layer: every collective mlpar performs goes through here.
+
+Rows of the least-squares problem (training points) are distributed in
+contiguous blocks; parameters are small and replicated.  Sums of local
+contributions use ``Allreduce`` on buffers; decisions taken from clocks, files
+or signals are made on rank 0 and broadcast, so all ranks always agree.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from mpi4py import MPI
+
+
+def block_range(n: int, size: int, rank: int) -> tuple[int, int]:
+    """Contiguous block [lo, hi) of 0..n−1 owned by ``rank`` of ``size``.
+
+    The first n mod size ranks get one item more; a rank may own nothing.
+    """
+    q, extra = divmod(n, size)
+    lo = rank * q + min(rank, extra)
+    return lo, lo + q + (1 if rank < extra else 0)
+
+
+class Comm:
+    """A thin wrapper of an MPI communicator with the few collectives mlpar needs."""
+
+    def __init__(self, comm: MPI.Comm):
+        self.mpi = comm
+        self.rank = comm.Get_rank()
+        self.size = comm.Get_size()
+
+    @property
+    def is_root(self) -> bool:
+        return self.rank == 0
+
+    def block_range(self, n: int) -> tuple[int, int]:
+        """This rank's block of n items."""
+        return block_range(n, self.size, self.rank)
+
+    def sum(self, local: np.ndarray) -> np.ndarray:
+        """Σ over ranks of a float64 array (a new array; ``local`` is untouched)."""
+        out = np.empty_like(local, dtype=np.float64)
+        self.mpi.Allreduce(np.ascontiguousarray(local, dtype=np.float64), out, op=MPI.SUM)
+        return out
+
+    def sum_scalar(self, value: float) -> float:
+        """Σ over ranks of one number."""
+        return float(self.sum(np.array([value]))[0])
+
+    def sum_inplace(self, buf: np.ndarray) -> np.ndarray:
+        """Σ over ranks of a contiguous float64 buffer, in place."""
+        self.mpi.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
+        return buf
+
+    def reduce_scatter(self, local: np.ndarray, counts: list[int]) -> np.ndarray:
+        """Σ over ranks of ``local``, of which this rank receives its block."""
+        out = np.empty(counts[self.rank])
+        self.mpi.Reduce_scatter(np.ascontiguousarray(local), out, recvcounts=counts, op=MPI.SUM)
+        return out
+
+    def allgather(self, local: np.ndarray, counts: list[int]) -> np.ndarray:
+        """Concatenation, in rank order, of every rank's block."""
+        out = np.empty(sum(counts))
+        displs = np.concatenate(([0], np.cumsum(counts)[:-1])).tolist()
+        self.mpi.Allgatherv(np.ascontiguousarray(local), [out, counts, displs, MPI.DOUBLE])
+        return out
+
+    def bcast(self, obj):
+        """Rank 0's (small, trusted) Python object on every rank."""
+        return self.mpi.bcast(obj, root=0)
+
+    def bcast_array(self, arr: np.ndarray) -> np.ndarray:
+        """Rank 0's float64 array (same shape everywhere) on every rank, in place."""
+        self.mpi.Bcast(arr, root=0)
+        return arr
+
+    def any(self, flag: bool) -> bool:
+        """True on every rank if ``flag`` is true on some rank."""
+        return bool(self.mpi.allreduce(bool(flag), op=MPI.LOR))
+
+    def max_scalar(self, value: float) -> float:
+        """Max over ranks of one number."""
+        return float(self.mpi.allreduce(float(value), op=MPI.MAX))
+
+    def barrier(self) -> None:
+        self.mpi.Barrier()
+
+    def abort(self, code: int) -> None:
+        """End the whole job now (a failing rank must never hang the others)."""
+        self.mpi.Abort(code)
+
+
+def world() -> Comm:
+    """The communicator of all ranks of the job."""
+    return Comm(MPI.COMM_WORLD)
+
+
+def library_version() -> str:
+    """The MPI library's own version line."""
+    return MPI.Get_library_version().replace("\0", "").splitlines()[0].strip()

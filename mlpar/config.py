@@ -1,0 +1,242 @@
+"""Run configuration: defaults, TOML file, command line, validation.
+
+Precedence: built-in defaults < ``--config FILE.toml`` < command-line options.
+TOML keys are the long option names with ``_`` or ``-`` (``max_iter`` or
+``max-iter``).  Arguments that start with a single dash (``-ksp_type cg``) and
+their values are PETSc options and are passed on untouched.  Every problem is
+reported as a :class:`ConfigError` whose message names the option and what was
+expected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import tomllib
+import typing
+from dataclasses import dataclass, fields
+
+from mlpar import activations
+from mlpar.problems import NAMES as PROBLEMS
+
+METHODS = ("lm", "rlm", "arc", "rarc")
+LOSSES = ("l2", "l1", "logistic")
+SOLVE_FORMS = ("auto", "normal", "residual", "assembled")
+INITS = ("spread", "uniform")
+
+
+class ConfigError(ValueError):
+    """A bad option, value or configuration file (exit status 2)."""
+
+
+@dataclass
+class Config:
+    """Every setting of a run (``--help`` texts: ``_HELP``)."""
+
+    problem: str = "poisson"
+    nu: float = 20.0
+    width: int = 512
+    points: int = 0
+    activation: str = "sigmoid"
+    loss: str = "l2"
+    method: str = "lm"
+    seed: int = 0
+    init: str = "spread"
+    max_iter: int = 5000
+    gtol: float = 1e-8
+    ftol: float = 1e-10
+    lambda_p: float = 1.0
+    lambda0: float = 0.05
+    lambda_min: float = 1e-6
+    solve_form: str = "auto"
+    ksp_rtol: float = 1e-10
+    test_points: int = 1000
+    out: str = "mlpar.h5"
+    force: bool = False
+    checkpoint_every: int = 0
+    resume: str = ""
+    progress_interval: float = 1.0
+    quiet: bool = False
+
+    def validate(self) -> "Config":
+        """Check every field; raise ConfigError naming the first bad one."""
+        def choice(name, allowed):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"--{_opt(name)}: {getattr(self, name)!r} is not one of "
+                                  f"{', '.join(allowed)}")
+        for f in fields(self):
+            value = getattr(self, f.name)
+            kind = _TYPES[f.name]
+            ok = (isinstance(value, bool) if kind is bool
+                  else isinstance(value, kind) and not isinstance(value, bool)
+                  or (kind is float and isinstance(value, int) and not isinstance(value, bool)))
+            if not ok:
+                raise ConfigError(f"{_opt(f.name)}: expected {kind.__name__}, got {value!r}")
+            if kind is float:
+                setattr(self, f.name, float(value))
+                if not math.isfinite(value):
+                    raise ConfigError(f"--{_opt(f.name)}: must be a finite number, got {value!r}")
+        choice("problem", PROBLEMS)
+        choice("activation", activations.NAMES)
+        choice("loss", LOSSES)
+        choice("method", METHODS)
+        choice("init", INITS)
+        choice("solve_form", SOLVE_FORMS)
+        for name in ("nu", "lambda0", "lambda_min", "ksp_rtol", "gtol", "progress_interval"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"--{_opt(name)}: must be > 0, got {getattr(self, name)}")
+        for name in ("width", "test_points"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{_opt(name)}: must be a positive integer, got {getattr(self, name)}")
+        for name in ("points", "max_iter", "seed", "checkpoint_every"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"--{_opt(name)}: must be >= 0, got {getattr(self, name)}")
+        for name in ("ftol", "lambda_p"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"--{_opt(name)}: must be >= 0, got {getattr(self, name)}")
+        if self.lambda_min > self.lambda0:
+            raise ConfigError(f"--lambda-min ({self.lambda_min}) must not exceed --lambda0 ({self.lambda0})")
+        if self.method in ("lm", "rlm") and self.loss != "l2":
+            raise ConfigError(f"--method {self.method} is a least-squares method and needs --loss l2 "
+                              f"(got --loss {self.loss})")
+        if self.method in ("rlm", "arc", "rarc"):
+            raise ConfigError(f"--method {self.method} is not available in this version; use --method lm")
+        if not self.out:
+            raise ConfigError("--out: an output file name is required")
+        return self
+
+    def to_json(self) -> str:
+        """The resolved configuration as a JSON object (stored in output files)."""
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+
+_TYPES = typing.get_type_hints(Config)
+
+_HELP = {
+    "problem": "training problem", "nu": "frequency ν of the true solution / target",
+    "width": "hidden-layer width r", "points": "training points (default: h = 1/(3ν))",
+    "activation": "σ as the seed defines it", "loss": "loss function (lm needs l2)",
+    "method": "optimisation method", "seed": "seeds every random choice",
+    "init": "initial weights: 'spread' puts the kinks in (0,1), 'uniform' draws U(-1,1)",
+    "max_iter": "limit on fine-level iterations", "gtol": "stop when ||grad f|| <= GTOL",
+    "ftol": "stop when f <= FTOL * f(x0) (relative to the initial loss)", "lambda_p": "boundary penalty λ_p",
+    "lambda0": "initial regularisation λ_0", "lambda_min": "lower bound on λ",
+    "solve_form": "regularised solve: auto, normal, residual or assembled",
+    "ksp_rtol": "default KSP relative tolerance (the PETSc option -ksp_rtol wins)",
+    "test_points": "points of the RMSE test grid on [0,1]", "out": "output file (HDF5)",
+    "force": "overwrite an existing output file",
+    "checkpoint_every": "iterations between checkpoints (0: none)",
+    "resume": "continue the run stored in this file",
+    "progress_interval": "seconds between progress lines", "quiet": "print only the summary",
+}
+
+_CHOICES = {"problem": PROBLEMS, "activation": activations.NAMES, "loss": LOSSES,
+            "method": METHODS, "init": INITS, "solve_form": SOLVE_FORMS}
+
+
+def _opt(name: str) -> str:
+    return name.replace("_", "-")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise ConfigError(message)
+
+
+def _parser() -> _Parser:
+    p = _Parser(prog="mlpar", description=(
+        "Train the seed's shallow network with (multilevel) Levenberg–Marquardt over MPI. "
+        "Arguments with a single dash (-ksp_type cg, -ksp_monitor) go to PETSc."),
+        allow_abbrev=False)
+    p.add_argument("--config", metavar="FILE.toml", help="read options from a TOML file")
+    for f in fields(Config):
+        kind = _TYPES[f.name]
+        if kind is bool:
+            p.add_argument(f"--{_opt(f.name)}", action="store_true", default=None,
+                           help=_HELP[f.name])
+        else:
+            p.add_argument(f"--{_opt(f.name)}", type=kind, default=None, help=_HELP[f.name],
+                           choices=_CHOICES.get(f.name), metavar=None if f.name in _CHOICES
+                           else f.name.upper())
+    return p
+
+
+def split_petsc_args(argv: list[str]) -> tuple[list[str], list[str]]:
+    """Separate PETSc options (single dash, with their values) from mlpar's."""
+    ours, petsc = [], []
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a.startswith("-") and not a.startswith("--") and len(a) > 2 and not _is_number(a):
+            petsc.append(a)
+            while i + 1 < len(argv) and (not argv[i + 1].startswith("-")
+                                         or _is_number(argv[i + 1])):
+                i += 1
+                petsc.append(argv[i])
+        else:
+            ours.append(a)
+        i += 1
+    return ours, petsc
+
+
+def _is_number(s: str) -> bool:
+    try:
+        float(s)
+        return True
+    except ValueError:
+        return False
+
+
+def load_toml(path: str) -> dict:
+    """Read a TOML configuration file into {field: value}; unknown keys are errors."""
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"--config {path}: cannot read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"--config {path}: not valid TOML: {exc}") from None
+    out = {}
+    for key, value in data.items():
+        name = key.replace("-", "_")
+        if name not in _TYPES:
+            raise ConfigError(f"--config {path}: unknown key {key!r}")
+        if isinstance(value, dict):
+            raise ConfigError(f"--config {path}: key {key!r} must be a value, not a table")
+        out[name] = value
+    return out
+
+
+def parse(argv: list[str]) -> tuple[Config, list[str]]:
+    """Return the validated configuration and the PETSc arguments of a command line."""
+    ours, petsc = split_petsc_args(argv)
+    ns = _parser().parse_args(ours)
+    values = {}
+    if ns.config:
+        values.update(load_toml(ns.config))
+    for f in fields(Config):
+        v = getattr(ns, f.name)
+        if v is not None:
+            values[f.name] = v
+    cfg = Config(**values)
+    if ns.config:
+        try:
+            cfg.validate()
+        except ConfigError as exc:
+            raise ConfigError(f"{exc} (after reading {ns.config})") from None
+        return cfg, petsc
+    return cfg.validate(), petsc
+
+
+def usage_help() -> str:
+    return _parser().format_help()
+
+
+def config_from_json(text: str) -> Config:
+    """The configuration stored in an output or checkpoint file."""
+    data = json.loads(text)
+    known = {f.name for f in fields(Config)}
+    return Config(**{k: v for k, v in data.items() if k in known}).validate()
+

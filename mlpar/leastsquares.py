@@ -1,0 +1,90 @@
+"""The distributed least-squares objective f(p) = ½‖F(p)‖² and its products.
+
+Each rank owns a contiguous block of the residual rows F_p, J_p; global
+quantities are sums over ranks:
+
+    f = ½ Σ_p ‖F_p‖²,   ∇f = Σ_p J_pᵀ F_p,   JᵀJ s = Σ_p J_pᵀ (J_p s).
+
+Every product with J or Jᵀ is charged 2·m·n floating-point operations (m global
+rows, n parameters) to a shared :class:`FlopCounter`, the seed's measure of cost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mlpar.comm import Comm
+from mlpar.problems import ResidualBlock
+
+
+class FlopCounter:
+    """Floating-point operations spent in matrix–vector products, all levels together."""
+
+    def __init__(self, total: float = 0.0):
+        self.total = float(total)
+
+    def add(self, flops: float) -> None:
+        self.total += flops
+
+
+@dataclass
+class Linearization:
+    """f, ∇f and the local residual block and Jacobian at one point x."""
+
+    x: np.ndarray
+    f: float
+    g: np.ndarray
+    F: np.ndarray
+    J: np.ndarray
+    least_squares_gradient: bool = True
+    """True when g = JᵀF exactly (no coarse-model correction), so residual-space solves apply."""
+
+
+class LeastSquares:
+    """f(p) = ½‖F(p)‖² with rows distributed over the ranks of ``comm``."""
+
+    def __init__(self, block: ResidualBlock, comm: Comm, m: int, n: int, flops: FlopCounter):
+        self.block = block
+        self.comm = comm
+        self.m = m
+        self.n = n
+        self.flops = flops
+        self._J = None
+
+    @property
+    def m_local(self) -> int:
+        return self.block.size
+
+    def value(self, x: np.ndarray) -> float:
+        """f(x) = ½ Σ_p ‖F_p(x)‖²."""
+        F = self.block.residuals(x)
+        return 0.5 * self.comm.sum_scalar(float(F @ F))
+
+    def linearize(self, x: np.ndarray) -> Linearization:
+        """f, ∇f = JᵀF, and the local F, J at x (one Allreduce of n + 1 numbers)."""
+        if self._J is None or self._J.shape != (self.m_local, x.size):
+            self._J = np.empty((self.m_local, x.size))
+        F, J = self.block.residuals_and_jacobian(x, out=self._J)
+        buf = np.empty(x.size + 1)
+        buf[:-1] = J.T @ F
+        buf[-1] = 0.5 * float(F @ F)
+        self.comm.sum_inplace(buf)
+        self.flops.add(2.0 * self.m * self.n)
+        return Linearization(x=x.copy(), f=float(buf[-1]), g=buf[:-1], F=F, J=J)
+
+    def jac(self, lin: Linearization, s: np.ndarray) -> np.ndarray:
+        """The local block J_p s (no communication)."""
+        self.flops.add(2.0 * self.m * self.n)
+        return lin.J @ s
+
+    def jac_t(self, lin: Linearization, y_local: np.ndarray) -> np.ndarray:
+        """Jᵀy = Σ_p J_pᵀ y_p for y distributed like the rows."""
+        self.flops.add(2.0 * self.m * self.n)
+        return self.comm.sum(lin.J.T @ y_local)
+
+    def gauss_newton_curvature(self, lin: Linearization, s: np.ndarray) -> float:
+        """sᵀJᵀJs = Σ_p ‖J_p s‖²."""
+        Js = self.jac(lin, s)
+        return self.comm.sum_scalar(float(Js @ Js))

@@ -1,0 +1,180 @@
+"""Regularised Gauss–Newton solves (JᵀJ + λI) s = −g on PETSc KSP.
+
+Three equivalent forms, all on ``comm``'s ranks:
+
+``normal``
+    KSP on a matrix-free shell operator x ↦ JᵀJx + λx in parameter space.  The
+    parameter vector is split in blocks over the ranks; one product gathers x
+    (Allgatherv), applies the local J_pᵀJ_p, and sums the blocks back
+    (Reduce_scatter).  4mn flops.
+``residual``
+    When g = JᵀF and there are fewer residuals than weights (m < n), the same
+    step is s = −Jᵀ(JJᵀ + λI)⁻¹F.  The KSP runs on a vector distributed like the
+    training points; a product y ↦ J(Jᵀy) + λy costs one Allreduce of n numbers.
+    4mn flops.
+``assembled``
+    The n × n matrix JᵀJ + λI is formed (one Allreduce of n² numbers) as a PETSc
+    dense matrix; a product costs 2n² flops.  For small problems.
+
+``auto`` takes ``residual`` when it applies and m < n, else ``normal``.
+
+The KSP is CG with no preconditioner and relative tolerance 1e-10 unless the
+PETSc options database says otherwise (``-ksp_type``, ``-ksp_rtol``,
+``-ksp_max_it``, ``-pc_type jacobi``, ``-ksp_monitor``, ...).  Any CG iterate
+started from zero decreases the quadratic model, so an iteration limit
+(DIVERGED_MAX_IT) still yields a usable step; any other negative reason is an error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from petsc4py import PETSc
+
+from mlpar.comm import block_range
+from mlpar.leastsquares import LeastSquares, Linearization
+
+FORMS = ("auto", "normal", "residual", "assembled")
+
+_REASONS = {v: k for k, v in vars(PETSc.KSP.ConvergedReason).items()
+            if k.isupper() and isinstance(v, int)}
+
+
+class LinearSolveError(RuntimeError):
+    """The KSP failed (negative converged reason other than the iteration limit)."""
+
+
+@dataclass(frozen=True)
+class SolveInfo:
+    """What one regularised solve did."""
+
+    form: str
+    iterations: int
+    reason: str
+
+
+class _ResidualSpaceOperator:
+    """Shell context: y ↦ J(Jᵀy) + λy on vectors distributed like the rows."""
+
+    def __init__(self, model: LeastSquares):
+        self.model = model
+        self.lin = None
+        self.lam = 0.0
+
+    def mult(self, mat, X, Y):
+        x = X.getArray(readonly=True)
+        Y.getArray()[:] = self.model.jac(self.lin, self.model.jac_t(self.lin, x)) + self.lam * x
+
+    def getDiagonal(self, mat, D):
+        D.getArray()[:] = np.einsum("ij,ij->i", self.lin.J, self.lin.J) + self.lam
+
+
+class _NormalOperator:
+    """Shell context: x ↦ JᵀJx + λx on parameter vectors split in blocks over ranks."""
+
+    def __init__(self, model: LeastSquares, counts: list[int]):
+        self.model = model
+        self.counts = counts
+        self.lin = None
+        self.lam = 0.0
+
+    def mult(self, mat, X, Y):
+        comm = self.model.comm
+        x = X.getArray(readonly=True)
+        full = comm.allgather(x, self.counts)
+        self.model.flops.add(4.0 * self.model.m * self.model.n)
+        local = self.lin.J.T @ (self.lin.J @ full)
+        Y.getArray()[:] = comm.reduce_scatter(local, self.counts) + self.lam * x
+
+    def getDiagonal(self, mat, D):
+        diag = self.model.comm.sum(np.einsum("ij,ij->j", self.lin.J, self.lin.J))
+        lo, hi = self.model.comm.block_range(self.model.n)
+        D.getArray()[:] = diag[lo:hi] + self.lam
+
+
+class RegularizedSolver:
+    """Solves (JᵀJ + λI)s = −g for one level's least-squares model."""
+
+    def __init__(self, model: LeastSquares, form: str = "auto", rtol: float = 1e-10):
+        if form not in FORMS:
+            raise ValueError(f"unknown solve form {form!r}; expected one of {', '.join(FORMS)}")
+        self.model = model
+        self.form = form
+        self.rtol = rtol
+        comm = model.comm
+        self.counts = [block_range(model.n, comm.size, q)[1] - block_range(model.n, comm.size, q)[0]
+                       for q in range(comm.size)]
+        self._ksp: dict[str, tuple] = {}
+
+    def destroy(self) -> None:
+        """Free the PETSc objects (collective); call before the run ends."""
+        for ksp, A, _, x, b in self._ksp.values():
+            for obj in (ksp, A, x, b):
+                obj.destroy()
+        self._ksp.clear()
+
+    def choose_form(self, lin: Linearization) -> str:
+        """The form used for this linearization."""
+        if self.form == "auto":
+            return "residual" if lin.least_squares_gradient and self.model.m < self.model.n else "normal"
+        if self.form == "residual" and not lin.least_squares_gradient:
+            return "normal"
+        return self.form
+
+    def _make_ksp(self, form: str):
+        comm = self.model.comm.mpi
+        m, n = self.model, self.model.n
+        if form == "residual":
+            local, glob, ctx = m.m_local, m.m, _ResidualSpaceOperator(m)
+        else:
+            local, glob = self.counts[m.comm.rank], n
+            ctx = _NormalOperator(m, self.counts) if form == "normal" else None
+        if ctx is not None:
+            A = PETSc.Mat().createPython(((local, glob), (local, glob)), ctx, comm=comm)
+        else:
+            A = PETSc.Mat().createDense(((local, glob), (local, glob)), comm=comm)
+        A.setUp()
+        ksp = PETSc.KSP().create(comm=comm)
+        ksp.setType(PETSc.KSP.Type.CG)
+        ksp.getPC().setType(PETSc.PC.Type.NONE)
+        ksp.setTolerances(rtol=self.rtol, atol=1e-300, max_it=10000)
+        ksp.setOperators(A)
+        ksp.setFromOptions()
+        x, b = A.createVecs()
+        self._ksp[form] = (ksp, A, ctx, x, b)
+        return self._ksp[form]
+
+    def solve(self, lin: Linearization, lam: float) -> tuple[np.ndarray, SolveInfo]:
+        """Return s ≈ −(JᵀJ + λI)⁻¹ g and what the KSP did."""
+        form = self.choose_form(lin)
+        ksp, A, ctx, x, b = self._ksp.get(form) or self._make_ksp(form)
+        model = self.model
+        lo, hi = model.comm.block_range(model.n)
+        if form == "assembled":
+            G = model.comm.sum(lin.J.T @ lin.J)
+            G[np.diag_indices_from(G)] += lam
+            A.getDenseArray()[:] = G[lo:hi]
+            A.assemble()
+        else:
+            ctx.lin, ctx.lam = lin, lam
+        ksp.setOperators(A)
+        if form == "residual":
+            b.getArray()[:] = lin.F
+        else:
+            b.getArray()[:] = -lin.g[lo:hi]
+        x.set(0.0)
+        ksp.solve(b, x)
+        reason = ksp.getConvergedReason()
+        its = ksp.getIterationNumber()
+        if form == "assembled":  # one 2n² product per iteration, plus the initial residual
+            model.flops.add(2.0 * model.n ** 2 * (its + 1))
+        name = _REASONS.get(reason, str(reason))
+        if reason < 0 and reason != PETSc.KSP.ConvergedReason.DIVERGED_MAX_IT:
+            raise LinearSolveError(f"KSP {ksp.getType()} failed: {name} after {its} iterations")
+        if form == "residual":
+            s = -model.jac_t(lin, x.getArray(readonly=True))
+        else:
+            s = model.comm.allgather(x.getArray(readonly=True), self.counts)
+        return s, SolveInfo(form, its, name)
+

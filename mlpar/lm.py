@@ -1,0 +1,195 @@
+"""Levenberg–Marquardt on the distributed least-squares objective (q = 1).
+
+At x_k with f, g = ∇f = JᵀF and regularisation λ_k, the Taylor step solves
+
+    (JᵀJ + λ_k I) s = −g                                   (linsolve)
+
+and is judged by the ratio of actual to predicted reduction
+
+    ρ_k = (f(x_k) − f(x_k + s)) / pred,   pred = −gᵀs − ½ sᵀJᵀJs  (Taylor part).
+
+With 0 < η1 ≤ η2 < 1 and 0 < γ2 ≤ γ1 < 1 < γ3 (method.md §1.3):
+
+    ρ ≥ η2:       accept, λ ← max(λ_min, γ2 λ)
+    η1 ≤ ρ < η2:  accept, λ ← max(λ_min, γ1 λ)
+    ρ < η1:       reject, λ ← γ3 λ
+
+The loop stops when ‖g‖ ≤ gtol, f ≤ ftol, or after ``max_iter`` iterations; it
+fails when λ exceeds λ_max or ``max_rejections`` steps in a row are rejected.
+Every rank holds the same x and takes the same decision; the accept/stop
+decision itself is broadcast from rank 0 so that ranks can never part ways.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from mlpar.leastsquares import LeastSquares, Linearization
+from mlpar.linsolve import LinearSolveError, RegularizedSolver
+
+STATUS_MESSAGES = {
+    "converged": "the gradient norm or the loss reached its tolerance",
+    "max_iter": "the iteration limit was reached",
+    "interrupted": "the run was interrupted by a signal and checkpointed",
+    "failed": "λ exceeded λ_max or too many consecutive steps were rejected",
+}
+
+
+@dataclass(frozen=True)
+class LMParameters:
+    """Constants of the ratio test and the λ update (defaults: method.md §1.5)."""
+
+    eta1: float = 0.1
+    eta2: float = 0.75
+    gamma1: float = 0.85
+    gamma2: float = 0.5
+    gamma3: float = 1.5
+    lambda0: float = 0.05
+    lambda_min: float = 1e-6
+    lambda_max: float = 1e12
+    max_rejections: int = 60
+
+    def __post_init__(self):
+        if not 0 < self.eta1 <= self.eta2 < 1:
+            raise ValueError("need 0 < eta1 <= eta2 < 1")
+        if not 0 < self.gamma2 <= self.gamma1 < 1 < self.gamma3:
+            raise ValueError("need 0 < gamma2 <= gamma1 < 1 < gamma3")
+        if not 0 < self.lambda_min <= self.lambda0 < self.lambda_max:
+            raise ValueError("need 0 < lambda_min <= lambda0 < lambda_max")
+
+
+def update_lambda(rho: float, lam: float, prm: LMParameters) -> tuple[bool, float]:
+    """The three-case rule: return (accepted, new λ) for the ratio ρ."""
+    if rho >= prm.eta2:
+        return True, max(prm.lambda_min, prm.gamma2 * lam)
+    if rho >= prm.eta1:
+        return True, max(prm.lambda_min, prm.gamma1 * lam)
+    return False, prm.gamma3 * lam
+
+
+def ratio(actual: float, predicted: float) -> float:
+    """ρ = actual / predicted reduction; −inf when either is not a positive finite number."""
+    if not (math.isfinite(actual) and math.isfinite(predicted)) or predicted <= 0.0:
+        return -math.inf
+    return actual / predicted
+
+
+@dataclass
+class Proposal:
+    """A trial step s with its predicted reduction and where it came from."""
+
+    s: np.ndarray
+    pred: float
+    level: int
+    ksp_its: int = 0
+
+
+@dataclass
+class Record:
+    """One fine-level iteration, as stored in the history."""
+
+    iteration: int
+    loss: float
+    gnorm: float
+    lam: float
+    rho: float
+    accepted: bool
+    level: int
+    ksp_its: int
+    time: float
+    flops_matvec: float
+
+
+@dataclass
+class State:
+    """Everything the loop needs to continue: iterate, λ, counters, history."""
+
+    x: np.ndarray
+    lam: float
+    iteration: int = 0
+    rejections: int = 0
+    history: list[Record] = field(default_factory=list)
+    status: str = "running"
+    f: float = math.nan
+    gnorm: float = math.nan
+
+
+class LevenbergMarquardt:
+    """Single-level LM; :meth:`propose` is the hook the multilevel method overrides."""
+
+    level = 0
+
+    def __init__(self, objective: LeastSquares, solver: RegularizedSolver, prm: LMParameters):
+        self.objective = objective
+        self.solver = solver
+        self.prm = prm
+
+    def taylor_step(self, lin: Linearization, lam: float) -> Proposal:
+        """Gauss–Newton step regularised by λ, and its Taylor-model decrease."""
+        s, info = self.solver.solve(lin, lam)
+        pred = -float(lin.g @ s) - 0.5 * self.objective.gauss_newton_curvature(lin, s)
+        return Proposal(s, pred, self.level, info.iterations)
+
+    def propose(self, lin: Linearization, lam: float) -> Proposal:
+        return self.taylor_step(lin, lam)
+
+    def iterate(self, lin: Linearization, lam: float) -> tuple[Proposal, float, bool, float, float]:
+        """One trial: return (proposal, ρ, accepted, new λ, f at the trial point)."""
+        comm = self.objective.comm
+        try:
+            prop = self.propose(lin, lam)
+        except LinearSolveError:
+            prop = Proposal(np.zeros_like(lin.x), -math.inf, self.level)
+        f_trial = self.objective.value(lin.x + prop.s) if prop.pred > 0 else math.inf
+        rho = ratio(lin.f - f_trial, prop.pred)
+        accepted, lam_new = comm.bcast(update_lambda(rho, lam, self.prm) if comm.is_root else None)
+        return prop, rho, accepted, lam_new, f_trial
+
+
+def run(method: LevenbergMarquardt, state: State, *, max_iter: int, gtol: float, ftol: float,
+        on_record: Callable[[Record, State], None] | None = None,
+        should_stop: Callable[[State], bool] | None = None, t0: float | None = None) -> State:
+    """Iterate from ``state`` until a stopping test holds; returns the updated state.
+
+    ``on_record`` is called after every iteration (progress, checkpoints);
+    ``should_stop`` (collective: every rank must return the same value) ends
+    the run with status ``interrupted``.
+    """
+    obj, prm = method.objective, method.prm
+    t0 = time.perf_counter() if t0 is None else t0
+    lin = obj.linearize(state.x)
+    while True:
+        gnorm = float(np.linalg.norm(lin.g))
+        state.f, state.gnorm = lin.f, gnorm
+        if not (math.isfinite(lin.f) and math.isfinite(gnorm)):
+            state.status = "failed"
+        elif gnorm <= gtol or lin.f <= ftol:
+            state.status = "converged"
+        elif state.iteration >= max_iter:
+            state.status = "max_iter"
+        elif state.lam > prm.lambda_max or state.rejections >= prm.max_rejections:
+            state.status = "failed"
+        elif should_stop is not None and should_stop(state):
+            state.status = "interrupted"
+        if state.status != "running":
+            return state
+        prop, rho, accepted, lam_new, f_trial = method.iterate(lin, state.lam)
+        lam_used = state.lam
+        state.lam = lam_new
+        state.iteration += 1
+        if accepted:
+            state.x = lin.x + prop.s
+            state.rejections = 0
+            lin = obj.linearize(state.x)
+        else:
+            state.rejections += 1
+        rec = Record(state.iteration, lin.f, float(np.linalg.norm(lin.g)), lam_used, rho, accepted,
+                     prop.level, prop.ksp_its, time.perf_counter() - t0, obj.flops.total)
+        state.history.append(rec)
+        if on_record is not None:
+            on_record(rec, state)

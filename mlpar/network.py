@@ -1,0 +1,113 @@
+"""The shallow network of the seed and its derivatives.
+
+The network is
+
+    ĝ(z, p) = Σ_{i=1..r} v_i σ(w_i z + b_i),      p = [v; w; b] ∈ R^{3r},
+
+(one input, one hidden layer of width r, no output bias).  A linear differential
+operator D(u) = Σ_k c_k u^(k) applied to ĝ is again a sum over neurons,
+
+    D(ĝ)(z) = Σ_k c_k Σ_i v_i w_i^k σ^(k)(a_i),   a_i = w_i z + b_i,
+
+and its parameter Jacobian has, for each term (k, c), the columns
+
+    ∂/∂v_i = c w_i^k σ^(k)(a_i)
+    ∂/∂w_i = c v_i (k w_i^(k−1) σ^(k)(a_i) + w_i^k z σ^(k+1)(a_i))
+    ∂/∂b_i = c v_i w_i^k σ^(k+1)(a_i).
+
+Everything here is pure numpy; rows (points) are processed in blocks so that the
+m × r temporaries stay bounded for wide networks and many points.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mlpar import activations
+
+#: Rows of z handled at once; bounds the (order+2) m×r temporaries.
+ROW_BLOCK = 2048
+
+Terms = tuple[tuple[int, float], ...]
+"""A linear operator Σ_k c_k d^k/dz^k, as ((k, c_k), ...)."""
+
+
+def split(p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return the views (v, w, b) of p = [v; w; b]."""
+    r = p.size // 3
+    return p[:r], p[r:2 * r], p[2 * r:]
+
+
+def _max_order(terms: Terms) -> int:
+    return max(k for k, _ in terms)
+
+
+def apply_operator(activation: str, p: np.ndarray, z: np.ndarray, terms: Terms) -> np.ndarray:
+    """Return D(ĝ)(z_j) = Σ_k c_k ĝ^(k)(z_j) for every point z_j."""
+    v, w, b = split(p)
+    out = np.empty(z.size)
+    top = _max_order(terms)
+    for lo in range(0, z.size, ROW_BLOCK):
+        zb = z[lo:lo + ROW_BLOCK]
+        S = activations.derivatives(activation, zb[:, None] * w + b, top)
+        acc = np.zeros(zb.size)
+        for k, c in terms:
+            acc += c * (S[k] @ (v * w ** k))
+        out[lo:lo + ROW_BLOCK] = acc
+    return out
+
+
+def operator_jacobian(activation: str, p: np.ndarray, z: np.ndarray, terms: Terms,
+                      out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Return (D(ĝ)(z), J) with J_{j,:} = ∂ D(ĝ)(z_j) / ∂p, columns ordered [v; w; b].
+
+    Parameters
+    ----------
+    activation : name of σ (see :mod:`mlpar.activations`).
+    p : parameters [v; w; b], length 3r.
+    z : points, shape (m,).
+    terms : the operator D as ((k, c_k), ...).
+    out : optional preallocated (m, 3r) array for J.
+    """
+    v, w, b = split(p)
+    r = v.size
+    m = z.size
+    J = np.empty((m, 3 * r)) if out is None else out
+    values = np.empty(m)
+    top = _max_order(terms) + 1
+    for lo in range(0, m, ROW_BLOCK):
+        zb = z[lo:lo + ROW_BLOCK]
+        S = activations.derivatives(activation, zb[:, None] * w + b, top)
+        Jv = J[lo:lo + zb.size, :r]
+        Jw = J[lo:lo + zb.size, r:2 * r]
+        Jb = J[lo:lo + zb.size, 2 * r:]
+        Jv.fill(0.0)
+        Jw.fill(0.0)
+        Jb.fill(0.0)
+        for k, c in terms:
+            wk = c * w ** k
+            Jv += S[k] * wk
+            Jb += S[k + 1] * (v * wk)
+            Jw += (S[k + 1] * zb[:, None]) * (v * wk)
+            if k > 0:
+                Jw += S[k] * (c * k * v * w ** (k - 1))
+        values[lo:lo + zb.size] = Jv @ v
+    return values, J
+
+
+def initial_parameters(width: int, nu: float, seed: int, scheme: str = "spread") -> np.ndarray:
+    """Initial weights p = [v; w; b], the same on every rank for a given seed.
+
+    ``spread``: w_i ~ N(0, (ν/2)²), kink positions c_i ~ U(0, 1), b_i = −w_i c_i, so
+    that every neuron varies inside (0, 1) on the scale of the target, and
+    v_i ~ U(−1, 1)/√r.  ``uniform``: v, w, b ~ U(−1, 1) (method.md §3).
+    """
+    rng = np.random.default_rng(seed)
+    if scheme == "uniform":
+        return rng.uniform(-1.0, 1.0, 3 * width)
+    if scheme != "spread":
+        raise ValueError(f"unknown initialisation {scheme!r}; expected spread or uniform")
+    w = rng.normal(0.0, nu / 2.0, width)
+    c = rng.uniform(0.0, 1.0, width)
+    v = rng.uniform(-1.0, 1.0, width) / np.sqrt(width)
+    return np.concatenate([v, w, -w * c])

@@ -1,0 +1,99 @@
+"""The HDF5 output file: written by rank 0, never half-written.
+
+Layout (``format = "mlpar-result"``, ``schema_version`` below):
+
+* root attributes: ``status``, ``message``, ``iterations``, ``rmse``, ``loss``,
+  ``gnorm``, ``lambda``, ``flops_matvec``, ``nranks``, ``wall_time``,
+  ``mlpar_version`` and library versions, ``config`` (the resolved
+  configuration as JSON), ``created_utc``;
+* ``params``: the final weights p = [v; w; b] (attribute ``layout``);
+* ``history/<name>``: one entry per fine-level iteration, for every field of
+  :class:`mlpar.lm.Record`;
+* ``solution/{z, u, u_true}``: the network and the true solution on the test grid.
+
+The file is written to ``<name>.tmp`` in the same directory, flushed and
+fsync'ed, then renamed over ``<name>``: a crash at any instant leaves either the
+previous file or the new one, never a torn one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from mlpar.lm import Record
+
+FORMAT = "mlpar-result"
+SCHEMA_VERSION = 1
+HISTORY_FIELDS = [f.name for f in dataclasses.fields(Record)]
+
+
+class OutputFileError(ValueError):
+    """An output or checkpoint file that cannot be used (exit status 2)."""
+
+
+def atomic_write(path: str | os.PathLike, fill) -> None:
+    """Create ``path`` through ``fill(h5py.File)`` on a temporary name, then rename."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with h5py.File(tmp, "w") as fh:
+        fill(fh)
+        fh.flush()
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    dfd = os.open(path.parent if str(path.parent) else ".", os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+def write_history(group: h5py.Group, history: list[Record]) -> None:
+    """One dataset per Record field, one entry per iteration."""
+    for name in HISTORY_FIELDS:
+        values = [getattr(rec, name) for rec in history]
+        dtype = bool if name == "accepted" else (np.int64 if name in ("iteration", "level", "ksp_its")
+                                                 else np.float64)
+        group.create_dataset(name, data=np.asarray(values, dtype=dtype))
+
+
+def write_result(path: str, *, attrs: dict, params: np.ndarray, history: list[Record],
+                 solution: dict[str, np.ndarray]) -> None:
+    """Write the output file of a run (rank 0 only)."""
+    def fill(fh: h5py.File) -> None:
+        fh.attrs["format"] = FORMAT
+        fh.attrs["schema_version"] = SCHEMA_VERSION
+        fh.attrs["created_utc"] = datetime.datetime.now(datetime.timezone.utc).isoformat()
+        for key, value in attrs.items():
+            fh.attrs[key] = value
+        d = fh.create_dataset("params", data=params)
+        d.attrs["layout"] = "[v; w; b], each block of length width: g(z) = sum_i v_i sigma(w_i z + b_i)"
+        write_history(fh.create_group("history"), history)
+        sol = fh.create_group("solution")
+        for key, value in solution.items():
+            sol.create_dataset(key, data=value)
+    atomic_write(path, fill)
+
+
+def read_result(path: str) -> dict:
+    """Read an output file back: attributes, params, history (for tests and tools)."""
+    try:
+        fh = h5py.File(path, "r")
+    except OSError as exc:
+        raise OutputFileError(f"{path}: not a readable HDF5 file ({exc})") from None
+    with fh:
+        if fh.attrs.get("format") != FORMAT:
+            raise OutputFileError(f"{path}: not an mlpar output file (format attribute "
+                                  f"{fh.attrs.get('format')!r})")
+        return {"attrs": dict(fh.attrs), "params": fh["params"][()],
+                "history": {k: fh["history"][k][()] for k in fh["history"]},
+                "solution": {k: fh["solution"][k][()] for k in fh["solution"]}}

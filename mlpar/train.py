@@ -1,0 +1,67 @@
+"""A training run: configuration in, trained weights and history out.
+
+This module wires the pieces together (problem rows of this rank, objective,
+PETSc solver, method) and knows nothing about the command line or files.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from mlpar.comm import Comm
+from mlpar.config import Config
+from mlpar.leastsquares import FlopCounter, LeastSquares
+from mlpar.linsolve import RegularizedSolver
+from mlpar.lm import LevenbergMarquardt, LMParameters, State, run
+from mlpar.network import apply_operator, initial_parameters
+from mlpar.problems import ResidualBlock, default_point_count, make_problem, rmse, test_points
+
+
+@dataclass
+class Outcome:
+    """What a run produced (identical on every rank)."""
+
+    state: State
+    loss: float
+    gnorm: float
+    rmse: float
+    flops_matvec: float
+    wall_time: float
+    points: int
+    solution: dict
+
+
+def problem_size(cfg: Config) -> tuple[int, int, int]:
+    """(t, m, n): interior training points, residual rows, weights."""
+    problem = make_problem(cfg.problem, cfg.nu)
+    t = cfg.points or default_point_count(cfg.nu)
+    return t, t + len(problem.boundary), 3 * cfg.width
+
+
+def train(cfg: Config, comm: Comm, on_record=None) -> Outcome:
+    """Run the configured method from the configured initial weights."""
+    problem = make_problem(cfg.problem, cfg.nu)
+    t, m, n = problem_size(cfg)
+    lo, hi = comm.block_range(m)
+    flops = FlopCounter()
+    objective = LeastSquares(ResidualBlock(problem, cfg.activation, t, cfg.lambda_p, lo, hi),
+                             comm, m, n, flops)
+    solver = RegularizedSolver(objective, cfg.solve_form, cfg.ksp_rtol)
+    prm = LMParameters(lambda0=cfg.lambda0, lambda_min=cfg.lambda_min)
+    method = LevenbergMarquardt(objective, solver, prm)
+    x0 = initial_parameters(cfg.width, cfg.nu, cfg.seed, cfg.init)
+    t0 = time.perf_counter()
+    f0 = objective.value(x0)
+    try:
+        state = run(method, State(x0, cfg.lambda0), max_iter=cfg.max_iter, gtol=cfg.gtol,
+                    ftol=cfg.ftol * f0, on_record=on_record, t0=t0)
+    finally:
+        solver.destroy()
+    wall = time.perf_counter() - t0
+    z = test_points(cfg.test_points)
+    solution = {"z": z, "u": apply_operator(cfg.activation, state.x, z, ((0, 1.0),)),
+                "u_true": problem.exact(z)}
+    return Outcome(state, state.f, state.gnorm,
+                   rmse(problem, cfg.activation, state.x, z), flops.total, wall, t, solution)
+

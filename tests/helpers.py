@@ -1,0 +1,20 @@
+"""Running ``python -m mlpar`` under mpiexec from the serial tests."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MPI_ENV = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+           "OMPI_MCA_rmaps_base_oversubscribe": "1",
+           "PRTE_MCA_rmaps_default_mapping_policy": ":oversubscribe"}
+
+
+def run_mlpar(args, nranks=1, timeout=180, cwd=None):
+    """Run mlpar on ``nranks`` ranks; a hang fails the test through ``timeout``."""
+    cmd = ["mpiexec", "--map-by", ":OVERSUBSCRIBE", "-n", str(nranks), sys.executable,
+           "-m", "mlpar", *map(str, args)]
+    env = {**os.environ, **MPI_ENV, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd or ROOT,
+                          env=env)

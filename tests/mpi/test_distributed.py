@@ -1,0 +1,91 @@
+"""Distributed objective and PETSc solves against serial oracles, on any number of ranks."""
+
+import numpy as np
+import pytest
+from conftest import assert_all
+
+from mlpar.comm import block_range
+from mlpar.leastsquares import FlopCounter, LeastSquares
+from mlpar.linsolve import RegularizedSolver
+from mlpar.network import initial_parameters
+from mlpar.problems import ResidualBlock, make_problem
+
+
+def _objective(comm, problem="poisson", nu=4.0, t=11, width=8, rows=None):
+    prob = make_problem(problem, nu)
+    m = t + len(prob.boundary)
+    lo, hi = rows if rows is not None else comm.block_range(m)
+    block = ResidualBlock(prob, "sigmoid", t, 0.5, lo, hi)
+    return LeastSquares(block, comm, m, 3 * width, FlopCounter()), prob, m
+
+
+@pytest.mark.parametrize("problem", ["poisson", "helmholtz", "fit"])
+def test_gradient_and_loss_match_serial(comm, problem):
+    obj, prob, m = _objective(comm, problem)
+    full, _, _ = _objective(comm, problem, rows=(0, m))
+    p = initial_parameters(8, 4.0, seed=5)
+    lin = obj.linearize(p)
+    F, J = full.block.residuals_and_jacobian(p)
+    assert_all(comm, np.isclose(lin.f, 0.5 * F @ F, rtol=1e-13), "loss")
+    assert_all(comm, np.allclose(lin.g, J.T @ F, rtol=1e-12, atol=1e-12 * np.abs(J.T @ F).max()),
+               "gradient")
+    s = np.linspace(-1, 1, p.size)
+    assert_all(comm, np.isclose(obj.gauss_newton_curvature(lin, s), np.sum((J @ s) ** 2),
+                                rtol=1e-12), "curvature")
+    assert_all(comm, np.isclose(obj.value(p), lin.f, rtol=1e-14), "value")
+
+
+def test_a_rank_without_rows(comm):
+    """Fewer rows than ranks: the empty ranks take part in every collective."""
+    obj, prob, m = _objective(comm, "fit", t=1, width=3)
+    p = initial_parameters(3, 4.0, seed=1)
+    lin = obj.linearize(p)
+    F, J = _objective(comm, "fit", t=1, width=3, rows=(0, 1))[0].block.residuals_and_jacobian(p)
+    assert_all(comm, np.allclose(lin.g, J.T @ F, rtol=1e-13), "gradient with empty ranks")
+
+
+@pytest.mark.parametrize("form", ["normal", "residual", "assembled", "auto"])
+@pytest.mark.parametrize("shape", [(11, 8), (40, 4)])  # m < n and m > n
+def test_solve_forms_match_dense_solve(comm, form, shape):
+    t, width = shape
+    obj, prob, m = _objective(comm, "poisson", t=t, width=width)
+    full, _, _ = _objective(comm, "poisson", t=t, width=width, rows=(0, m))
+    p = initial_parameters(width, 4.0, seed=2)
+    lin = obj.linearize(p)
+    lam = 1e-2
+    solver = RegularizedSolver(obj, form, rtol=1e-13)
+    try:
+        s, info = solver.solve(lin, lam)
+    finally:
+        solver.destroy()
+    F, J = full.block.residuals_and_jacobian(p)
+    exact = np.linalg.solve(J.T @ J + lam * np.eye(J.shape[1]), -J.T @ F)
+    assert_all(comm, np.allclose(s, exact, rtol=1e-7, atol=1e-9 * np.abs(exact).max()),
+               f"form {form} ({info.form}): max error {np.abs(s - exact).max():.2e}")
+    expected = {"auto": "residual" if m < 3 * width else "normal"}.get(form, form)
+    assert_all(comm, info.form == expected, f"form used {info.form}, expected {expected}")
+
+
+def test_flops_are_counted_per_product(comm):
+    obj, prob, m = _objective(comm, t=11, width=8)
+    lin = obj.linearize(initial_parameters(8, 4.0, seed=2))
+    before = obj.flops.total
+    solver = RegularizedSolver(obj, "normal", rtol=1e-12)
+    try:
+        _, info = solver.solve(lin, 0.1)
+    finally:
+        solver.destroy()
+    n = 24
+    # every KSP product is one JᵀJ product (4mn); CG applies the operator its + 1 times
+    spent = obj.flops.total - before
+    assert_all(comm, spent in (4.0 * m * n * info.iterations, 4.0 * m * n * (info.iterations + 1)),
+               f"flops {spent} for {info.iterations} iterations")
+
+
+@pytest.mark.parametrize("n", [0, 1, 5, 7])
+def test_block_range_covers_everything_once(comm, n):
+    pieces = [block_range(n, comm.size, r) for r in range(comm.size)]
+    assert pieces[0][0] == 0 and pieces[-1][1] == n
+    assert all(a[1] == b[0] for a, b in zip(pieces, pieces[1:]))
+    sizes = [hi - lo for lo, hi in pieces]
+    assert max(sizes) - min(sizes) <= 1
