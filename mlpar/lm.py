@@ -107,16 +107,25 @@ class Record:
 
 @dataclass
 class State:
-    """Everything the loop needs to continue: iterate, λ, counters, history."""
+    """Everything needed to continue a run bit for bit (what a checkpoint stores).
+
+    ``f0`` is f(x_0) (the loss tolerance is relative to it), ``flops`` and
+    ``elapsed`` the cost and wall time spent so far, ``method_state`` the
+    arrays a multilevel method keeps between iterations (e.g. a reused hierarchy).
+    """
 
     x: np.ndarray
     lam: float
+    f0: float
     iteration: int = 0
     rejections: int = 0
     history: list[Record] = field(default_factory=list)
     status: str = "running"
     f: float = math.nan
     gnorm: float = math.nan
+    flops: float = 0.0
+    elapsed: float = 0.0
+    method_state: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 class LevenbergMarquardt:
@@ -138,8 +147,8 @@ class LevenbergMarquardt:
     def propose(self, lin: Linearization, lam: float) -> Proposal:
         return self.taylor_step(lin, lam)
 
-    def iterate(self, lin: Linearization, lam: float) -> tuple[Proposal, float, bool, float, float]:
-        """One trial: return (proposal, ρ, accepted, new λ, f at the trial point)."""
+    def iterate(self, lin: Linearization, lam: float) -> tuple[Proposal, float, bool, float]:
+        """One trial: return (proposal, ρ, accepted, new λ)."""
         comm = self.objective.comm
         try:
             prop = self.propose(lin, lam)
@@ -148,27 +157,33 @@ class LevenbergMarquardt:
         f_trial = self.objective.value(lin.x + prop.s) if prop.pred > 0 else math.inf
         rho = ratio(lin.f - f_trial, prop.pred)
         accepted, lam_new = comm.bcast(update_lambda(rho, lam, self.prm) if comm.is_root else None)
-        return prop, rho, accepted, lam_new, f_trial
+        return prop, rho, accepted, lam_new
 
 
 def run(method: LevenbergMarquardt, state: State, *, max_iter: int, gtol: float, ftol: float,
         on_record: Callable[[Record, State], None] | None = None,
-        should_stop: Callable[[State], bool] | None = None, t0: float | None = None) -> State:
+        should_stop: Callable[[State], bool] | None = None) -> State:
     """Iterate from ``state`` until a stopping test holds; returns the updated state.
 
-    ``on_record`` is called after every iteration (progress, checkpoints);
-    ``should_stop`` (collective: every rank must return the same value) ends
-    the run with status ``interrupted``.
+    Stops with ``converged`` when ‖g‖ <= gtol or f <= ftol·f0. ``on_record`` is
+    called after every iteration, when ``state`` is complete (progress,
+    checkpoints); ``should_stop`` (collective: every rank must return the same
+    value) ends the run with status ``interrupted``.  A state taken from a
+    checkpoint continues exactly as the uninterrupted run would have.
     """
     obj, prm = method.objective, method.prm
-    t0 = time.perf_counter() if t0 is None else t0
+    t_start = time.perf_counter() - state.elapsed
+    obj.flops.total = state.flops
     lin = obj.linearize(state.x)
+    if state.iteration > 0:  # a resumed run: this linearization was paid for before the stop
+        obj.flops.total = state.flops
+    state.status = "running"
     while True:
         gnorm = float(np.linalg.norm(lin.g))
         state.f, state.gnorm = lin.f, gnorm
         if not (math.isfinite(lin.f) and math.isfinite(gnorm)):
             state.status = "failed"
-        elif gnorm <= gtol or lin.f <= ftol:
+        elif gnorm <= gtol or lin.f <= ftol * state.f0:
             state.status = "converged"
         elif state.iteration >= max_iter:
             state.status = "max_iter"
@@ -178,7 +193,7 @@ def run(method: LevenbergMarquardt, state: State, *, max_iter: int, gtol: float,
             state.status = "interrupted"
         if state.status != "running":
             return state
-        prop, rho, accepted, lam_new, f_trial = method.iterate(lin, state.lam)
+        prop, rho, accepted, lam_new = method.iterate(lin, state.lam)
         lam_used = state.lam
         state.lam = lam_new
         state.iteration += 1
@@ -188,8 +203,10 @@ def run(method: LevenbergMarquardt, state: State, *, max_iter: int, gtol: float,
             lin = obj.linearize(state.x)
         else:
             state.rejections += 1
+        state.elapsed = time.perf_counter() - t_start
+        state.flops = obj.flops.total
         rec = Record(state.iteration, lin.f, float(np.linalg.norm(lin.g)), lam_used, rho, accepted,
-                     prop.level, prop.ksp_its, time.perf_counter() - t0, obj.flops.total)
+                     prop.level, prop.ksp_its, state.elapsed, state.flops)
         state.history.append(rec)
         if on_record is not None:
             on_record(rec, state)

@@ -6,7 +6,6 @@ PETSc solver, method) and knows nothing about the command line or files.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from mlpar.comm import Comm
@@ -39,8 +38,13 @@ def problem_size(cfg: Config) -> tuple[int, int, int]:
     return t, t + len(problem.boundary), 3 * cfg.width
 
 
-def train(cfg: Config, comm: Comm, on_record=None) -> Outcome:
-    """Run the configured method from the configured initial weights."""
+def train(cfg: Config, comm: Comm, on_record=None, should_stop=None,
+          state: State | None = None) -> Outcome:
+    """Run the configured method from the configured initial weights, or continue ``state``.
+
+    ``on_record(record, state)`` runs after every iteration; ``should_stop(state)``
+    is collective and interrupts the run when true (see :func:`mlpar.lm.run`).
+    """
     problem = make_problem(cfg.problem, cfg.nu)
     t, m, n = problem_size(cfg)
     lo, hi = comm.block_range(m)
@@ -50,18 +54,17 @@ def train(cfg: Config, comm: Comm, on_record=None) -> Outcome:
     solver = RegularizedSolver(objective, cfg.solve_form, cfg.ksp_rtol)
     prm = LMParameters(lambda0=cfg.lambda0, lambda_min=cfg.lambda_min)
     method = LevenbergMarquardt(objective, solver, prm)
-    x0 = initial_parameters(cfg.width, cfg.nu, cfg.seed, cfg.init)
-    t0 = time.perf_counter()
-    f0 = objective.value(x0)
+    if state is None:
+        x0 = initial_parameters(cfg.width, cfg.nu, cfg.seed, cfg.init)
+        state = State(x0, cfg.lambda0, f0=objective.value(x0))
     try:
-        state = run(method, State(x0, cfg.lambda0), max_iter=cfg.max_iter, gtol=cfg.gtol,
-                    ftol=cfg.ftol * f0, on_record=on_record, t0=t0)
+        state = run(method, state, max_iter=cfg.max_iter, gtol=cfg.gtol, ftol=cfg.ftol,
+                    on_record=on_record, should_stop=should_stop)
     finally:
         solver.destroy()
-    wall = time.perf_counter() - t0
     z = test_points(cfg.test_points)
     solution = {"z": z, "u": apply_operator(cfg.activation, state.x, z, ((0, 1.0),)),
                 "u_true": problem.exact(z)}
     return Outcome(state, state.f, state.gnorm,
-                   rmse(problem, cfg.activation, state.x, z), flops.total, wall, t, solution)
+                   rmse(problem, cfg.activation, state.x, z), state.flops, state.elapsed, t, solution)
 
