@@ -25,6 +25,10 @@ METHODS = ("lm", "rlm", "arc", "rarc")
 LOSSES = ("l2", "l1", "logistic")
 SOLVE_FORMS = ("auto", "normal", "residual", "assembled")
 INITS = ("spread", "uniform")
+STRENGTHS = ("min", "abs")
+INTERPOLATIONS = ("direct", "injection")
+COARSE_STARTS = ("collect", "injection", "restriction")
+COARSE_MODELS = ("galerkin", "network")
 
 
 class ConfigError(ValueError):
@@ -41,7 +45,7 @@ class Config:
     points: int = 0
     activation: str = "sigmoid"
     loss: str = "l2"
-    method: str = "lm"
+    method: str = "rlm"
     seed: int = 0
     init: str = "spread"
     max_iter: int = 5000
@@ -59,6 +63,18 @@ class Config:
     resume: str = ""
     progress_interval: float = 1.0
     quiet: bool = False
+    levels: int = 2
+    min_width: int = 16
+    coarse_max_iter: int = 2
+    kappa_h: float = 0.1
+    pre_smooth: int = 0
+    post_smooth: int = 1
+    theta: float = 0.25
+    strength: str = "min"
+    interpolation: str = "direct"
+    coarse_start: str = "collect"
+    coarse_model: str = "galerkin"
+    rebuild_every: int = 1
 
     def validate(self) -> "Config":
         """Check every field; raise ConfigError naming the first bad one."""
@@ -84,24 +100,33 @@ class Config:
         choice("method", METHODS)
         choice("init", INITS)
         choice("solve_form", SOLVE_FORMS)
+        choice("strength", STRENGTHS)
+        choice("interpolation", INTERPOLATIONS)
+        choice("coarse_start", COARSE_STARTS)
+        choice("coarse_model", COARSE_MODELS)
         for name in ("nu", "lambda0", "lambda_min", "ksp_rtol", "gtol", "progress_interval"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"--{_opt(name)}: must be > 0, got {getattr(self, name)}")
-        for name in ("width", "test_points"):
+        for name in ("width", "test_points", "levels", "min_width", "coarse_max_iter"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{_opt(name)}: must be a positive integer, got {getattr(self, name)}")
-        for name in ("points", "max_iter", "seed", "checkpoint_every"):
+        for name in ("points", "max_iter", "seed", "checkpoint_every", "pre_smooth", "post_smooth",
+                     "rebuild_every"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"--{_opt(name)}: must be >= 0, got {getattr(self, name)}")
         for name in ("ftol", "lambda_p"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"--{_opt(name)}: must be >= 0, got {getattr(self, name)}")
+        if not 0 < self.theta < 1:
+            raise ConfigError(f"--theta: must be in (0, 1), got {self.theta}")
+        if self.kappa_h < 0:
+            raise ConfigError(f"--kappa-h: must be >= 0, got {self.kappa_h}")
         if self.lambda_min > self.lambda0:
             raise ConfigError(f"--lambda-min ({self.lambda_min}) must not exceed --lambda0 ({self.lambda0})")
         if self.method in ("lm", "rlm") and self.loss != "l2":
             raise ConfigError(f"--method {self.method} is a least-squares method and needs --loss l2 "
                               f"(got --loss {self.loss})")
-        if self.method in ("rlm", "arc", "rarc"):
+        if self.method in ("arc", "rarc"):
             raise ConfigError(f"--method {self.method} is not available in this version; use --method lm")
         if not self.out:
             raise ConfigError("--out: an output file name is required")
@@ -130,10 +155,25 @@ _HELP = {
     "checkpoint_every": "iterations between checkpoints (0: none)",
     "resume": "continue the run stored in this file",
     "progress_interval": "seconds between progress lines", "quiet": "print only the summary",
+    "levels": "rlm: number of levels, the trained network included",
+    "min_width": "rlm: do not coarsen a level narrower than this",
+    "coarse_max_iter": "rlm: iteration cap on each coarse level",
+    "kappa_h": "rlm: recurse only if ||R g|| >= KAPPA_H ||g||",
+    "pre_smooth": "rlm: Taylor iterations before each recursive attempt (V-cycle)",
+    "post_smooth": "rlm: Taylor iterations after each recursive attempt (V-cycle)",
+    "theta": "rlm: AMG strength threshold (the seed's epsilon)",
+    "strength": "rlm: strong couplings: min (the seed's rule) or abs",
+    "interpolation": "rlm: AMG interpolation: direct or injection",
+    "coarse_start": "rlm: coarse starting point: collect (C-neurons' w, b and v_H = P^T v), injection onto the C-neurons, or restriction R x",
+    "coarse_model": "rlm: coarse model: galerkin (Gauss-Newton model on range(P)) or network "
+                    "(the narrower network with first-order correction, the seed's)",
+    "rebuild_every": "rlm: rebuild the hierarchy every N iterations (0: build once)",
 }
 
 _CHOICES = {"problem": PROBLEMS, "activation": activations.NAMES, "loss": LOSSES,
-            "method": METHODS, "init": INITS, "solve_form": SOLVE_FORMS}
+            "method": METHODS, "init": INITS, "solve_form": SOLVE_FORMS,
+            "strength": STRENGTHS, "interpolation": INTERPOLATIONS, "coarse_start": COARSE_STARTS,
+            "coarse_model": COARSE_MODELS}
 
 
 def _opt(name: str) -> str:

@@ -139,25 +139,42 @@ class LevenbergMarquardt:
         self.prm = prm
 
     def taylor_step(self, lin: Linearization, lam: float) -> Proposal:
-        """Gauss–Newton step regularised by λ, and its Taylor-model decrease."""
-        s, info = self.solver.solve(lin, lam)
-        pred = -float(lin.g @ s) - 0.5 * self.objective.gauss_newton_curvature(lin, s)
-        return Proposal(s, pred, self.level, info.iterations)
+        return taylor_step(self.objective, self.solver, lin, lam, self.level)
 
-    def propose(self, lin: Linearization, lam: float) -> Proposal:
+    def propose(self, lin: Linearization, lam: float, iteration: int) -> Proposal:
+        """The trial step of fine iteration ``iteration`` (0-based)."""
         return self.taylor_step(lin, lam)
 
-    def iterate(self, lin: Linearization, lam: float) -> tuple[Proposal, float, bool, float]:
+    def iterate(self, lin: Linearization, lam: float, iteration: int
+                ) -> tuple[Proposal, float, bool, float]:
         """One trial: return (proposal, ρ, accepted, new λ)."""
-        comm = self.objective.comm
-        try:
-            prop = self.propose(lin, lam)
-        except LinearSolveError:
-            prop = Proposal(np.zeros_like(lin.x), -math.inf, self.level)
-        f_trial = self.objective.value(lin.x + prop.s) if prop.pred > 0 else math.inf
-        rho = ratio(lin.f - f_trial, prop.pred)
-        accepted, lam_new = comm.bcast(update_lambda(rho, lam, self.prm) if comm.is_root else None)
-        return prop, rho, accepted, lam_new
+        prop = self.propose(lin, lam, iteration)
+        return (prop, *judge(self.objective, lin, prop, lam, self.prm))
+
+
+def taylor_step(objective, solver: RegularizedSolver, lin: Linearization, lam: float,
+                level: int) -> Proposal:
+    """The Gauss–Newton step regularised by λ and its Taylor-model decrease
+    pred = −gᵀs − ½‖Js‖²; a failed KSP gives a step that the ratio test rejects."""
+    try:
+        s, info = solver.solve(lin, lam)
+    except LinearSolveError:
+        return Proposal(np.zeros_like(lin.x), -math.inf, level)
+    pred = -float(lin.g @ s) - 0.5 * objective.gauss_newton_curvature(lin, s)
+    return Proposal(s, pred, level, info.iterations)
+
+
+def judge(objective, lin: Linearization, prop: Proposal, lam: float, prm: LMParameters
+          ) -> tuple[float, bool, float]:
+    """Ratio test of a trial step on ``objective``: (ρ, accepted, new λ), the same on every rank.
+
+    The decision is rank 0's, broadcast, so that ranks never disagree.
+    """
+    comm = objective.comm
+    f_trial = objective.value(lin.x + prop.s) if prop.pred > 0 else math.inf
+    rho = ratio(lin.f - f_trial, prop.pred)
+    accepted, lam_new = comm.bcast(update_lambda(rho, lam, prm) if comm.is_root else None)
+    return rho, accepted, lam_new
 
 
 def run(method: LevenbergMarquardt, state: State, *, max_iter: int, gtol: float, ftol: float,
@@ -193,7 +210,7 @@ def run(method: LevenbergMarquardt, state: State, *, max_iter: int, gtol: float,
             state.status = "interrupted"
         if state.status != "running":
             return state
-        prop, rho, accepted, lam_new = method.iterate(lin, state.lam)
+        prop, rho, accepted, lam_new = method.iterate(lin, state.lam, state.iteration)
         lam_used = state.lam
         state.lam = lam_new
         state.iteration += 1

@@ -13,6 +13,7 @@ from mlpar.config import Config
 from mlpar.leastsquares import FlopCounter, LeastSquares
 from mlpar.linsolve import RegularizedSolver
 from mlpar.lm import LevenbergMarquardt, LMParameters, State, run
+from mlpar.multilevel import Hierarchy, MultilevelLM, MultilevelParameters
 from mlpar.network import apply_operator, initial_parameters
 from mlpar.problems import ResidualBlock, default_point_count, make_problem, rmse, test_points
 
@@ -38,6 +39,17 @@ def problem_size(cfg: Config) -> tuple[int, int, int]:
     return t, t + len(problem.boundary), 3 * cfg.width
 
 
+def multilevel_parameters(cfg: Config) -> MultilevelParameters:
+    """The recursion's settings taken from the configuration."""
+    return MultilevelParameters(
+        levels=cfg.levels, min_width=cfg.min_width, coarse_max_iter=cfg.coarse_max_iter,
+        kappa_h=cfg.kappa_h, eps_h=cfg.gtol, pre_smooth=cfg.pre_smooth,
+        post_smooth=cfg.post_smooth, theta=cfg.theta, strength=cfg.strength,
+        interpolation=cfg.interpolation, coarse_start=cfg.coarse_start,
+        coarse_model=cfg.coarse_model,
+        rebuild_every=cfg.rebuild_every)
+
+
 def train(cfg: Config, comm: Comm, on_record=None, should_stop=None,
           state: State | None = None) -> Outcome:
     """Run the configured method from the configured initial weights, or continue ``state``.
@@ -53,7 +65,13 @@ def train(cfg: Config, comm: Comm, on_record=None, should_stop=None,
                              comm, m, n, flops)
     solver = RegularizedSolver(objective, cfg.solve_form, cfg.ksp_rtol)
     prm = LMParameters(lambda0=cfg.lambda0, lambda_min=cfg.lambda_min)
-    method = LevenbergMarquardt(objective, solver, prm)
+    hierarchy = None
+    if cfg.method == "rlm":
+        mprm = multilevel_parameters(cfg)
+        hierarchy = Hierarchy(objective, cfg.solve_form, cfg.ksp_rtol, mprm)
+        method = MultilevelLM(objective, solver, prm, mprm, hierarchy)
+    else:
+        method = LevenbergMarquardt(objective, solver, prm)
     if state is None:
         x0 = initial_parameters(cfg.width, cfg.nu, cfg.seed, cfg.init)
         state = State(x0, cfg.lambda0, f0=objective.value(x0))
@@ -62,6 +80,8 @@ def train(cfg: Config, comm: Comm, on_record=None, should_stop=None,
                     on_record=on_record, should_stop=should_stop)
     finally:
         solver.destroy()
+        if hierarchy is not None:
+            hierarchy.destroy()
     z = test_points(cfg.test_points)
     solution = {"z": z, "u": apply_operator(cfg.activation, state.x, z, ((0, 1.0),)),
                 "u_true": problem.exact(z)}

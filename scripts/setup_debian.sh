@@ -33,7 +33,7 @@ stamp="$VENV/.mlpar-installed"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints-debian.txt -nt "$stamp" ]; then
     echo "setup: installing mlpar (editable) and test tools into $VENV"
     "$VENV/bin/pip" install -q --disable-pip-version-check -c constraints-debian.txt \
-        "scipy>=1.15,<1.16" pyamg pytest-timeout
+        "scipy>=1.15,<1.16" pyamg pytest-timeout mpmath
     "$VENV/bin/pip" install -q --disable-pip-version-check --no-build-isolation --no-deps -e .
     touch "$stamp"
 fi

@@ -1,0 +1,137 @@
+"""Algebraic-multigrid coarsening of the neurons (the seed's construction, method.md §2).
+
+From the Gauss–Newton matrix B = JᵀJ ordered [v; w; b], the auxiliary r × r
+"neuron graph" is
+
+    A = A_vv/‖A_vv‖∞ + A_ww/‖A_ww‖∞ + A_bb/‖A_bb‖∞,     A_xx = J_xᵀ J_x.
+
+Neuron i is strongly coupled to j when −a_ij ≥ θ max_{a_ik<0} |a_ik| (θ = 0.25,
+the seed's "usually"; ``strength="abs"`` uses |a_ij| ≥ θ max_k |a_ik|).  The
+Ruge–Stüben first pass splits the neurons into C (kept) and F, and classical
+direct interpolation gives the prolongation P (r × r_c) with identity rows on
+the C-neurons.  An F-neuron left with no strong C-neighbour would get a zero
+row of P; it is promoted to C instead, so P has no zero row and full column
+rank.  The restriction is R = αPᵀ.  P acts identically on the three parameter
+blocks: P_full = blkdiag(P, P, P).
+
+PyAMG provides strength, splitting and interpolation (``pyamg.strength``,
+``pyamg.classical``); this module is pure (no MPI, no I/O).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from pyamg.classical.interpolate import direct_interpolation
+from pyamg.classical.split import RS
+from pyamg.strength import classical_strength_of_connection
+
+STRENGTHS = ("min", "abs")
+INTERPOLATIONS = ("direct", "injection")
+
+
+def gram_blocks(J: np.ndarray, r: int) -> np.ndarray:
+    """The diagonal blocks J_xᵀJ_x (x = v, w, b) of JᵀJ, shape (3, r, r); J is m × 3r."""
+    out = np.empty((3, r, r))
+    for k in range(3):
+        Jx = J[:, k * r:(k + 1) * r]
+        np.matmul(Jx.T, Jx, out=out[k])
+    return out
+
+
+def auxiliary_matrix(blocks: np.ndarray) -> np.ndarray:
+    """A = Σ_x A_xx/‖A_xx‖∞ over the three blocks; a zero block contributes nothing."""
+    A = np.zeros(blocks.shape[1:])
+    for block in blocks:
+        norm = np.abs(block).sum(axis=1).max() if block.size else 0.0
+        if norm > 0:
+            A += block / norm
+    return A
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """Prolongation P of neurons (r_f × r_c) and R = αPᵀ, acting on [v; w; b] blockwise."""
+
+    P: sp.csr_matrix
+    coarse: np.ndarray
+    alpha: float = 1.0
+
+    @property
+    def R(self) -> sp.csr_matrix:
+        return (self.alpha * self.P.T).tocsr()
+
+    @property
+    def widths(self) -> tuple[int, int]:
+        return self.P.shape
+
+    def prolong(self, y: np.ndarray) -> np.ndarray:
+        """P_full y for coarse parameters y = [v; w; b] of width r_c."""
+        return (self.P @ y.reshape(3, -1).T).T.ravel()
+
+    def restrict(self, g: np.ndarray) -> np.ndarray:
+        """R_full g = α P_fullᵀ g for fine parameters g of width r_f."""
+        return self.alpha * (self.P.T @ g.reshape(3, -1).T).T.ravel()
+
+    def inject(self, x: np.ndarray) -> np.ndarray:
+        """The C-neurons' own weights (v, w, b)."""
+        return x.reshape(3, -1)[:, self.coarse].ravel()
+
+    def collect(self, x: np.ndarray) -> np.ndarray:
+        """The C-neurons' inner weights (w, b), and outer weights v_H = Pᵀv.
+
+        An F-neuron i interpolated from C-neurons j (σ_i ≈ Σ_j P_ij σ_j in the
+        sense of the neuron graph) hands its output weight over to them, so that
+        the coarse network's output stays close to the fine one's.
+        """
+        v, w, b = x.reshape(3, -1)
+        return np.concatenate([self.P.T @ v, w[self.coarse], b[self.coarse]])
+
+
+def _interpolation(As: sp.csr_matrix, S: sp.csr_matrix, splitting: np.ndarray,
+                   kind: str) -> sp.csr_matrix:
+    if kind == "direct":
+        return sp.csr_matrix(direct_interpolation(As, S, splitting))
+    coarse = np.flatnonzero(splitting)
+    column = np.full(splitting.size, -1)
+    column[coarse] = np.arange(coarse.size)
+    A = As.toarray()
+    strongest = coarse[np.argmax(np.abs(A[:, coarse]) * (A[:, coarse] != 0), axis=1)]
+    rows = np.arange(splitting.size)
+    has_c = np.abs(A[:, coarse]).max(axis=1) > 0
+    cols = np.where(splitting == 1, column[rows], column[strongest])
+    keep = (splitting == 1) | has_c
+    return sp.csr_matrix((np.ones(keep.sum()), (rows[keep], cols[keep])),
+                         shape=(splitting.size, coarse.size))
+
+
+def coarsen(A: np.ndarray, *, theta: float = 0.25, strength: str = "min",
+            interpolation: str = "direct", alpha: float = 1.0) -> Transfer:
+    """C/F splitting and prolongation of the neuron graph A (dense, symmetric)."""
+    if strength not in STRENGTHS:
+        raise ValueError(f"unknown strength {strength!r}; expected one of {', '.join(STRENGTHS)}")
+    if interpolation not in INTERPOLATIONS:
+        raise ValueError(f"unknown interpolation {interpolation!r}; "
+                         f"expected one of {', '.join(INTERPOLATIONS)}")
+    As = sp.csr_matrix(A)
+    S = classical_strength_of_connection(As, theta=theta, norm=strength)
+    S = sp.csr_matrix(S)
+    S.setdiag(0)
+    S.eliminate_zeros()
+    splitting = np.asarray(RS(S), dtype=np.intc)
+    while True:
+        P = _interpolation(As, S, splitting, interpolation)
+        empty = np.flatnonzero((np.diff(P.indptr) == 0) & (splitting == 0))
+        if empty.size == 0:
+            break
+        splitting[empty] = 1   # promote F-neurons without a C-neighbour to C
+    P.sort_indices()
+    return Transfer(P, np.flatnonzero(splitting), alpha)
+
+
+def stalled(transfer: Transfer, max_ratio: float = 0.8) -> bool:
+    """True when coarsening no longer pays: r_c/r_f > max_ratio or nothing was removed."""
+    r_f, r_c = transfer.widths
+    return r_c == r_f or r_c > max_ratio * r_f

@@ -1,0 +1,294 @@
+"""Recursive multilevel Levenberg–Marquardt (RLM / MLM, method.md §1).
+
+Levels l = L (the trained network, width r_L) down to 0 are networks of widths
+r_L > r_{L−1} > ... on the same training points.  Level l−1 is obtained from
+level l by Ruge–Stüben coarsening of the neurons (:mod:`mlpar.amg`), which
+gives the prolongation P_l (r_l × r_{l−1}, applied to each of v, w, b) and the
+restriction R_l = α P_lᵀ.
+
+At an iterate x_k of level l with gradient g = ∇h^l(x_k), the coarse model is
+taken only when it is *useful*: ‖R g‖ ≥ κ_H ‖g‖ and ‖R g‖ > ε_H.  Then, with
+x_0 = Rx_k (or the C-neurons' weights, "injection"), the coarse model with
+first-order correction
+
+    h^{l−1}(y) = f^{l−1}(y) + (R g − ∇f^{l−1}(x_0))ᵀ (y − x_0)
+
+satisfies ∇h^{l−1}(x_0) = R g.  It is minimised approximately by the same
+method (recursively), starting from λ_0 = λ_k, for at most ``coarse_max_iter``
+iterations or until ‖∇h^{l−1}‖ ≤ ε_H.  If at least one coarse iteration
+succeeded, the fine trial step is s = P (x_* − x_0) with predicted reduction
+h^{l−1}(x_0) − h^{l−1}(x_*); otherwise the level falls back to a Taylor step.
+The trial step is then judged by the ratio test of :mod:`mlpar.lm`, at the
+level that asked for it.
+
+The fine-level iterations follow a V-cycle pattern: ``pre_smooth`` Taylor
+iterations, one recursive attempt, ``post_smooth`` Taylor iterations, repeated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mlpar import amg
+from mlpar.comm import Comm
+from mlpar.leastsquares import LeastSquares, Linearization
+from mlpar.linsolve import RegularizedSolver
+from mlpar.lm import LevenbergMarquardt, LMParameters, Proposal, judge, taylor_step
+
+
+@dataclass(frozen=True)
+class MultilevelParameters:
+    """Choices of the recursion (defaults chosen by experiment, docs/results.md)."""
+
+    levels: int = 2
+    min_width: int = 16
+    coarse_max_iter: int = 2
+    kappa_h: float = 0.1
+    eps_h: float = 1e-8
+    pre_smooth: int = 0
+    post_smooth: int = 1
+    theta: float = 0.25
+    strength: str = "min"
+    interpolation: str = "direct"
+    coarse_start: str = "collect"
+    coarse_model: str = "galerkin"
+    rebuild_every: int = 1
+    max_coarse_ratio: float = 0.8
+
+
+class CorrectedObjective:
+    """h(y) = f(y) + δᵀ(y − y_0): a coarse objective with first-order correction."""
+
+    def __init__(self, base: LeastSquares, y0: np.ndarray, delta: np.ndarray):
+        self.base = base
+        self.y0 = y0
+        self.delta = delta
+        self.comm, self.flops, self.m, self.n = base.comm, base.flops, base.m, base.n
+
+    @property
+    def m_local(self) -> int:
+        return self.base.m_local
+
+    def value(self, y: np.ndarray) -> float:
+        return self.base.value(y) + float(self.delta @ (y - self.y0))
+
+    def linearize(self, y: np.ndarray) -> Linearization:
+        lin = self.base.linearize(y)
+        lin.f += float(self.delta @ (y - self.y0))
+        lin.g = lin.g + self.delta
+        lin.least_squares_gradient = False
+        return lin
+
+    def jac(self, lin, s):
+        return self.base.jac(lin, s)
+
+    def jac_t(self, lin, y):
+        return self.base.jac_t(lin, y)
+
+    def gauss_newton_curvature(self, lin, s):
+        return self.base.gauss_newton_curvature(lin, s)
+
+
+class GalerkinObjective(LeastSquares):
+    """h(s) = ½‖F + J P s‖²: the Gauss–Newton model of the level above, restricted to range(P).
+
+    With J_H = J P_full (formed once, locally: 2·m·3·nnz(P) flops), h is again a
+    distributed least-squares function of the coarse correction s (x_0 = 0), with
+    ∇h(0) = P_fullᵀ Jᵀ F = R g (α = 1): coherent to first and second order.
+    """
+
+    def __init__(self, lin: Linearization, transfer: amg.Transfer, comm: Comm, m: int, flops):
+        r_f, r_c = transfer.widths
+        super().__init__(None, comm, m, 3 * r_c, flops)
+        PT = transfer.P.T.tocsr()
+        self.J_H = np.hstack([(PT @ lin.J[:, k * r_f:(k + 1) * r_f].T).T for k in range(3)])
+        flops.add(6.0 * m * transfer.P.nnz)
+        self.F = lin.F
+
+    @property
+    def m_local(self) -> int:
+        return self.F.size
+
+    def value(self, s: np.ndarray) -> float:
+        Fs = self.F + self.J_H @ s
+        self.flops.add(2.0 * self.m * self.n)
+        return 0.5 * self.comm.sum_scalar(float(Fs @ Fs))
+
+    def linearize(self, s: np.ndarray) -> Linearization:
+        Fs = self.F + self.J_H @ s
+        buf = np.empty(self.n + 1)
+        buf[:-1] = self.J_H.T @ Fs
+        buf[-1] = 0.5 * float(Fs @ Fs)
+        self.comm.sum_inplace(buf)
+        self.flops.add(4.0 * self.m * self.n)
+        return Linearization(x=s.copy(), f=float(buf[-1]), g=buf[:-1], F=Fs, J=self.J_H)
+
+
+class Hierarchy:
+    """The coarse levels below the trained network: transfers, objectives, solvers.
+
+    ``transfers[j]`` maps level L−j−1 to level L−j (P of size r_{L−j} × r_{L−j−1});
+    ``objectives[j]`` and ``solvers[j]`` are those of level L−j−1.  Rank 0
+    coarsens and broadcasts, so every rank holds the same operators.
+    """
+
+    def __init__(self, fine: LeastSquares, solve_form: str, ksp_rtol: float,
+                 prm: MultilevelParameters):
+        self.fine = fine
+        self.comm: Comm = fine.comm
+        self.solve_form = solve_form
+        self.ksp_rtol = ksp_rtol
+        self.prm = prm
+        self.transfers: list[amg.Transfer] = []
+        self.objectives: list[LeastSquares] = []
+        self.solvers: list[RegularizedSolver] = []
+        self.built_at = -1
+
+    def destroy(self) -> None:
+        for solver in self.solvers:
+            solver.destroy()
+        self.transfers, self.objectives, self.solvers = [], [], []
+
+    @property
+    def widths(self) -> list[int]:
+        return [self.fine.n // 3] + [t.widths[1] for t in self.transfers]
+
+    def _transfer_at(self, lin: Linearization) -> amg.Transfer | None:
+        """Coarsen the neurons of the network linearised in ``lin`` (None: no coarser level)."""
+        r = lin.x.size // 3
+        blocks = self.comm.sum(amg.gram_blocks(lin.J, r))
+        transfer = None
+        if self.comm.is_root:
+            A = amg.auxiliary_matrix(blocks)
+            transfer = amg.coarsen(A, theta=self.prm.theta, strength=self.prm.strength,
+                                   interpolation=self.prm.interpolation)
+            if amg.stalled(transfer, self.prm.max_coarse_ratio) or transfer.widths[1] < 1:
+                transfer = None
+        return self.comm.bcast(transfer)
+
+    def build(self, lin: Linearization, iteration: int) -> None:
+        """Build every level below the fine one from the linearisation ``lin`` at x_k."""
+        self.destroy()
+        self.built_at = iteration
+        while len(self.transfers) + 1 < self.prm.levels and lin.x.size // 3 > self.prm.min_width:
+            transfer = self._transfer_at(lin)
+            if transfer is None:
+                break
+            base = LeastSquares(self.fine.block, self.comm, self.fine.m, 3 * transfer.widths[1],
+                                self.fine.flops)
+            self.transfers.append(transfer)
+            self.objectives.append(base)
+            self.solvers.append(RegularizedSolver(base, self.solve_form, self.ksp_rtol))
+            if len(self.transfers) + 1 < self.prm.levels:
+                coarse, y0 = self.coarse_model(len(self.transfers) - 1, lin)
+                lin = coarse.linearize(y0)
+
+    def coarse_model(self, j: int, lin: Linearization):
+        """The coarse objective of level L−j−1 at the level-(L−j) linearisation, and its x_0.
+
+        ``galerkin``: ½‖F + J P s‖² from s = 0.  ``network``: the narrower network
+        f^{l−1} from x_0 (see :meth:`start`); the caller adds the first-order correction.
+        """
+        if self.prm.coarse_model == "galerkin":
+            t = self.transfers[j]
+            return GalerkinObjective(lin, t, self.comm, self.fine.m, self.fine.flops), \
+                np.zeros(3 * t.widths[1])
+        return self.objectives[j], self.start(j, lin.x)
+
+    def start(self, j: int, x: np.ndarray) -> np.ndarray:
+        """The coarse starting point x_0 of level L−j−1 from the level-(L−j) iterate x."""
+        t = self.transfers[j]
+        self._charge(t)
+        if self.prm.coarse_start == "injection":
+            return t.inject(x)
+        return t.collect(x) if self.prm.coarse_start == "collect" else t.restrict(x)
+
+    def restrict(self, j: int, g: np.ndarray) -> np.ndarray:
+        self._charge(self.transfers[j])
+        return self.transfers[j].restrict(g)
+
+    def prolong(self, j: int, y: np.ndarray) -> np.ndarray:
+        self._charge(self.transfers[j])
+        return self.transfers[j].prolong(y)
+
+    def _charge(self, t: amg.Transfer) -> None:
+        """A transfer applies P or Pᵀ to the three parameter blocks: 2·3·nnz(P) flops."""
+        self.fine.flops.add(6.0 * t.P.nnz)
+
+
+class MultilevelLM(LevenbergMarquardt):
+    """RLM: LM whose trial steps may come from the recursive coarse models."""
+
+    def __init__(self, objective: LeastSquares, solver: RegularizedSolver, prm: LMParameters,
+                 mprm: MultilevelParameters, hierarchy: Hierarchy):
+        super().__init__(objective, solver, prm)
+        self.mprm = mprm
+        self.hierarchy = hierarchy
+
+    def recursive_slot(self, iteration: int) -> bool:
+        """Whether fine iteration k is the recursive slot of the V-cycle pattern
+        (pre_smooth Taylor iterations, one recursive attempt, post_smooth Taylor)."""
+        period = self.mprm.pre_smooth + 1 + self.mprm.post_smooth
+        return self.mprm.levels > 1 and iteration % period == self.mprm.pre_smooth
+
+    def propose(self, lin: Linearization, lam: float, iteration: int) -> Proposal:
+        if self.recursive_slot(iteration):
+            h = self.hierarchy
+            every = self.mprm.rebuild_every
+            if h.built_at < 0 or (every > 0 and iteration - h.built_at >= every):
+                h.build(lin, iteration)
+            if h.transfers:
+                prop = self._recursive_step(0, lin, lam)
+                if prop is not None:
+                    return prop
+        return self.taylor_step(lin, lam)
+
+    def _useful(self, j: int, g: np.ndarray) -> np.ndarray | None:
+        """R g if the coarse model of level L−j−1 is useful at g, else None."""
+        Rg = self.hierarchy.restrict(j, g)
+        norm_Rg = float(np.linalg.norm(Rg))
+        if norm_Rg >= self.mprm.kappa_h * float(np.linalg.norm(g)) and norm_Rg > self.mprm.eps_h:
+            return Rg
+        return None
+
+    def _recursive_step(self, j: int, lin: Linearization, lam: float) -> Proposal | None:
+        """Try the coarse model below level L−j at ``lin``; None if not useful or no success."""
+        h = self.hierarchy
+        Rg = self._useful(j, lin.g)
+        if Rg is None:
+            return None
+        coarse, y0 = h.coarse_model(j, lin)
+        lin0 = coarse.linearize(y0)
+        if not isinstance(coarse, GalerkinObjective):  # first-order correction
+            coarse = CorrectedObjective(coarse, y0, Rg - lin0.g)
+            lin0.g = Rg.copy()
+            lin0.least_squares_gradient = False
+        y, successes, ksp_its = self._minimize(j + 1, coarse, h.solvers[j], lin0, lam)
+        if successes == 0:
+            return None
+        pred = lin0.f - coarse.value(y)
+        return Proposal(h.prolong(j, y - y0), pred, j + 1, ksp_its)
+
+    def _minimize(self, depth: int, objective: CorrectedObjective, solver: RegularizedSolver,
+                  lin: Linearization, lam: float) -> tuple[np.ndarray, int, int]:
+        """Approximately minimise a coarse model from ``lin``; (y, successes, KSP iterations)."""
+        successes = ksp_total = 0
+        x = lin.x
+        for _ in range(self.mprm.coarse_max_iter):
+            if lin is None:
+                lin = objective.linearize(x)
+            if float(np.linalg.norm(lin.g)) <= self.mprm.eps_h:
+                break
+            prop = None
+            if depth < len(self.hierarchy.transfers):
+                prop = self._recursive_step(depth, lin, lam)
+            if prop is None:
+                prop = taylor_step(objective, solver, lin, lam, depth)
+            ksp_total += prop.ksp_its
+            _, accepted, lam = judge(objective, lin, prop, lam, self.prm)
+            if accepted:
+                successes += 1
+                x, lin = lin.x + prop.s, None
+        return x, successes, ksp_total

@@ -1,0 +1,123 @@
+#!/usr/bin/env python
+"""Benchmark of the LM building blocks: time per LM iteration, Gauss–Newton products per second,
+memory peak, for (t, r) = (60, 512), (2^14, 2^10), (2^16, 2^12) on 1 and 2 ranks.
+
+Usage (from the repository root, after ``make setup``)::
+
+    .venv/bin/python scripts/bench_lm.py                 # all cases, 1 and 2 ranks
+    .venv/bin/python scripts/bench_lm.py --cases 60x512 --ranks 1 2 3
+
+Each case runs under ``mpiexec -n N`` as a worker that builds the ``fit`` problem with t
+training points and width r, times the Jacobian evaluation, ``--products`` matrix-free
+products JᵀJx (the KSP operator of the ``normal`` form), and ``--iterations`` LM iterations
+with the KSP capped at ``--ksp-max-it`` iterations (so every case finishes in seconds to
+minutes). The figures and the exact command are printed as a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CASES = {"60x512": (60, 512), "16384x1024": (2 ** 14, 2 ** 10), "65536x4096": (2 ** 16, 2 ** 12)}
+
+
+def worker(t: int, r: int, products: int, iterations: int, ksp_max_it: int) -> None:
+    import petsc4py
+    petsc4py.init(["bench", "-ksp_max_it", str(ksp_max_it)])
+    import numpy as np
+
+    from mlpar.comm import world
+    from mlpar.config import Config
+    from mlpar.leastsquares import FlopCounter, LeastSquares
+    from mlpar.linsolve import RegularizedSolver
+    from mlpar.lm import LevenbergMarquardt, LMParameters, State, run
+    from mlpar.network import initial_parameters
+    from mlpar.problems import ResidualBlock, make_problem
+
+    comm = world()
+    cfg = Config(problem="fit", nu=20.0, width=r, points=t)
+    prob = make_problem(cfg.problem, cfg.nu)
+    lo, hi = comm.block_range(t)
+    flops = FlopCounter()
+    obj = LeastSquares(ResidualBlock(prob, cfg.activation, t, 1.0, lo, hi), comm, t, 3 * r, flops)
+    x = initial_parameters(r, cfg.nu, 0)
+
+    comm.barrier()
+    t0 = time.perf_counter()
+    lin = obj.linearize(x)
+    comm.barrier()
+    t_jac = time.perf_counter() - t0
+
+    v = np.linspace(-1.0, 1.0, x.size)
+    comm.barrier()
+    t0 = time.perf_counter()
+    for _ in range(products):
+        v = obj.jac_t(lin, obj.jac(lin, v))
+        v /= np.linalg.norm(v)
+    comm.barrier()
+    t_prod = (time.perf_counter() - t0) / products
+
+    solver = RegularizedSolver(obj, "auto")
+    method = LevenbergMarquardt(obj, solver, LMParameters())
+    state = State(x, 0.05, f0=lin.f)
+    comm.barrier()
+    t0 = time.perf_counter()
+    state = run(method, state, max_iter=iterations, gtol=0.0, ftol=0.0)
+    comm.barrier()
+    t_iter = (time.perf_counter() - t0) / max(1, state.iteration)
+    form = solver.choose_form(lin)
+    ksp = sum(rec.ksp_its for rec in state.history) / max(1, state.iteration)
+    solver.destroy()
+    peak_mb = comm.max_scalar(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
+    if comm.is_root:
+        print(json.dumps({"t": t, "r": r, "ranks": comm.size, "jacobian_s": t_jac,
+                          "gn_products_per_s": 1.0 / t_prod, "gn_product_gflops": 4.0 * t * 3 * r / t_prod / 1e9,
+                          "lm_iteration_s": t_iter, "ksp_its_per_iteration": ksp, "form": form,
+                          "peak_rss_mb_per_rank": peak_mb}))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
+    ap.add_argument("--ranks", nargs="+", type=int, default=[1, 2])
+    ap.add_argument("--products", type=int, default=10)
+    ap.add_argument("--iterations", type=int, default=3)
+    ap.add_argument("--ksp-max-it", type=int, default=20)
+    ap.add_argument("--worker", nargs=2, type=int, metavar=("T", "R"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        worker(*args.worker, args.products, args.iterations, args.ksp_max_it)
+        return
+    env = {**os.environ, "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+           "PYTHONPATH": str(ROOT)}
+    print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
+    print(f"machine: {platform.node()}, {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
+          f"python {platform.python_version()}")
+    print("| t | r | ranks | Jacobian [s] | JᵀJx products/s | GFlop/s | LM iteration [s] "
+          "| KSP its/iteration | form | peak RSS/rank [MB] |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for case in args.cases:
+        t, r = CASES[case]
+        for n in args.ranks:
+            cmd = ["mpiexec", "--map-by", ":OVERSUBSCRIBE", "-n", str(n), sys.executable, __file__,
+                   "--worker", str(t), str(r), "--products", str(args.products),
+                   "--iterations", str(args.iterations), "--ksp-max-it", str(args.ksp_max_it)]
+            out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
+            d = json.loads(out.stdout.strip().splitlines()[-1])
+            print(f"| {t} | {r} | {n} | {d['jacobian_s']:.3f} | {d['gn_products_per_s']:.1f} | "
+                  f"{d['gn_product_gflops']:.2f} | {d['lm_iteration_s']:.3f} | "
+                  f"{d['ksp_its_per_iteration']:.0f} | {d['form']} | {d['peak_rss_mb_per_rank']:.0f} |",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()
