@@ -1,0 +1,100 @@
+#!/usr/bin/env python
+"""Reproduce the seed's tables: LM against RLM on Poisson ν=20 (r=2^9), Poisson ν=25 (r=2^10)
+and Helmholtz ν=5 (r=2^10), 5 runs each, under MPI; writes docs/results.md.
+
+Usage (from the repository root, after ``make setup``)::
+
+    .venv/bin/python scripts/reproduce_tables.py                    # 2 ranks, seeds 0..4
+    .venv/bin/python scripts/reproduce_tables.py --ranks 2 --seeds 0 1 --out /tmp/results.md
+    .venv/bin/python scripts/reproduce_tables.py -- --init uniform  # extra mlpar options
+
+Each run is ``mpiexec -n RANKS python -m mlpar --problem P --nu NU --width R --method M
+--seed S`` (plus the extra options); the table gives the mean iteration count, the RMSE range,
+the range of the flops "save" (flops_matvec of LM / flops_matvec of RLM, seed by seed), and the
+wall-time ratio, next to the figures of the talk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from mlpar.output import read_result  # noqa: E402
+
+EXPERIMENTS = [
+    # (label, problem, nu, width, seed's LM iter, RLM iter, RMSE, save)
+    ("Poisson ν=20, r=2^9", "poisson", 20.0, 512, 282, 193, "1e-3", "1.2–1.75"),
+    ("Poisson ν=25, r=2^10", "poisson", 25.0, 1024, 632, 347, "1e-2–1e-3", "1.2–3.15"),
+    ("Helmholtz ν=5, r=2^10", "helmholtz", 5.0, 1024, 1243, 1229, "1e-2–1e-3", "1.2–3.1"),
+]
+
+
+def run_one(problem, nu, width, method, seed, ranks, extra, workdir) -> dict:
+    out = Path(workdir) / f"{problem}-{nu:g}-{width}-{method}-{seed}.h5"
+    cmd = ["mpiexec", "--map-by", ":OVERSUBSCRIBE", "-n", str(ranks), sys.executable, "-m",
+           "mlpar", "--problem", problem, "--nu", str(nu), "--width", str(width), "--method",
+           method, "--seed", str(seed), "--out", str(out), "--force", "--quiet", *extra]
+    env = {**os.environ, "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+           "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode not in (0, 3):
+        raise SystemExit(f"run failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr}")
+    return read_result(str(out))["attrs"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--ranks", type=int, default=2)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    ap.add_argument("--methods", nargs=2, default=["lm", "rlm"], metavar=("BASE", "MULTILEVEL"))
+    ap.add_argument("--out", default=str(ROOT / "docs" / "results.md"))
+    ap.add_argument("extra", nargs=argparse.REMAINDER, help="options passed to mlpar (after --)")
+    args = ap.parse_args()
+    extra = [a for a in args.extra if a != "--"]
+    command = " ".join(["python", "scripts/reproduce_tables.py", *sys.argv[1:]])
+    base, multi = args.methods
+    lines = [f"| problem | method | iter (mean) | iter range | RMSE range | save (flops {base}/{multi}) "
+             f"| median save | wall time ratio | seed's iter | seed's RMSE | seed's save | status |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    with tempfile.TemporaryDirectory() as workdir:
+        for label, problem, nu, width, it_lm, it_rlm, rmse_seed, save_seed in EXPERIMENTS:
+            res = {m: [run_one(problem, nu, width, m, s, args.ranks, extra, workdir)
+                       for s in args.seeds] for m in (base, multi)}
+            saves = [a["flops_matvec"] / b["flops_matvec"] for a, b in zip(res[base], res[multi])]
+            walls = [a["wall_time"] / b["wall_time"] for a, b in zip(res[base], res[multi])]
+            for m, seed_iter in ((base, it_lm), (multi, it_rlm)):
+                its = [int(a["iterations"]) for a in res[m]]
+                rm = [float(a["rmse"]) for a in res[m]]
+                status = {str(a["status"]) for a in res[m]}
+                extra_cols = (f"{min(saves):.2f}–{max(saves):.2f} | {statistics.median(saves):.2f} | "
+                              f"{statistics.median(walls):.2f}") if m == multi else " | | "
+                lines.append(f"| {label} | {m} | {statistics.mean(its):.0f} | {min(its)}–{max(its)} "
+                             f"| {min(rm):.1e}–{max(rm):.1e} | {extra_cols} | {seed_iter} | "
+                             f"{rmse_seed} | {save_seed if m == multi else ''} | "
+                             f"{', '.join(sorted(status))} |")
+            print(lines[-2], lines[-1], sep="\n", flush=True)
+    table = "\n".join(lines)
+    header = (f"Command: `{command}` ({args.ranks} MPI ranks, seeds {args.seeds}); machine: "
+              f"{platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}.\n")
+    text = Path(args.out).read_text() if Path(args.out).exists() else ""
+    start, end = "<!-- reproduce_tables:begin -->", "<!-- reproduce_tables:end -->"
+    block = f"{start}\n{header}\n{table}\n{end}"
+    if start in text and end in text:
+        text = text[:text.index(start)] + block + text[text.index(end) + len(end):]
+    else:
+        text = text + ("\n" if text else "") + block + "\n"
+    Path(args.out).write_text(text)
+    print(f"written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
