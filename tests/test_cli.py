@@ -105,11 +105,13 @@ def test_output_file_is_complete_and_readable(tmp_path):
     assert not (tmp_path / "o.h5.tmp").exists()
 
 
-def test_weights_do_not_depend_on_the_number_of_ranks(tmp_path):
+@pytest.mark.parametrize("method", ["lm", "rlm"])
+def test_weights_do_not_depend_on_the_number_of_ranks(tmp_path, method):
     params = {}
     for n in (1, 2, 3):
         out = tmp_path / f"o{n}.h5"
-        proc = run_mlpar([*SMALL, "--width", "64", "--max-iter", "15", "--out", out], n)
+        proc = run_mlpar([*SMALL, "--width", "64", "--max-iter", "15", "--method", method,
+                          "--out", out], n)
         assert proc.returncode == 0, proc.stderr
         params[n] = read_result(out)["params"]
     for n in (2, 3):
