@@ -9,7 +9,7 @@ from mlpar.config import Config
 from mlpar.leastsquares import FlopCounter, LeastSquares
 from mlpar.linsolve import RegularizedSolver
 from mlpar.lm import LMParameters
-from mlpar.multilevel import (CorrectedObjective, GalerkinObjective, Hierarchy, MultilevelLM,
+from mlpar.multilevel import (CorrectedObjective, Hierarchy, MultilevelLM,
                               MultilevelParameters)
 from mlpar.network import initial_parameters
 from mlpar.problems import ResidualBlock, make_problem
