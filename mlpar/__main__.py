@@ -42,6 +42,9 @@ def _preflight(cfg, comm) -> str | None:
         return (f"srun started {step_tasks} tasks but MPI sees {comm.size}: the MPI library and "
                 f"srun do not agree on the process manager (try srun --mpi=pmix)")
     out = os.path.abspath(cfg.out)
+    stale = out + ".tmp"   # left by a crash during a write: never a valid file
+    if os.path.exists(stale):
+        os.remove(stale)
     if not os.path.isdir(os.path.dirname(out)):
         return f"--out {cfg.out}: directory {os.path.dirname(out)} does not exist"
     if os.path.exists(out) and not cfg.force:
@@ -51,37 +54,45 @@ def _preflight(cfg, comm) -> str | None:
     return None
 
 
+def _configure(argv: list[str], comm):
+    """Rank 0's reading of the command line (and checkpoint): ("ok", (cfg, petsc_args, state)),
+    ("error", message) or ("exit", code)."""
+    from mlpar.checkpoint import merge_resume_config, read_checkpoint
+    from mlpar.config import ConfigError, parse
+    from mlpar.output import OutputFileError
+    try:
+        cfg, petsc_args, given = parse(argv)
+        state = None
+        if cfg.resume:
+            stored, state = read_checkpoint(cfg.resume)
+            cfg = merge_resume_config(stored, given, cfg.resume)
+    except (ConfigError, OutputFileError) as exc:
+        return "error", str(exc)
+    except SystemExit as exc:  # --help printed its text
+        return "exit", exc.code or 0
+    problem = _preflight(cfg, comm)
+    if problem is not None:
+        return "error", problem
+    return "ok", (cfg, petsc_args, state)
+
+
 def main(argv: list[str] | None = None) -> int:
     from mlpar.comm import world
-    from mlpar.config import ConfigError, parse
 
     comm = world()
     _abort_on_exception(comm)
     argv = sys.argv[1:] if argv is None else argv
-    parsed = None
-    if comm.is_root:
-        try:
-            cfg, petsc_args = parse(argv)
-            parsed = ("ok", (cfg, petsc_args))
-        except ConfigError as exc:
-            parsed = ("error", str(exc))
-        except SystemExit as exc:  # --help printed its text
-            parsed = ("exit", exc.code or 0)
-        if parsed[0] == "ok":
-            problem = _preflight(cfg, comm)
-            if problem is not None:
-                parsed = ("error", problem)
-    kind, payload = comm.bcast(parsed)
+    kind, payload = comm.bcast(_configure(argv, comm) if comm.is_root else None)
     if kind == "error":
         return _fail(comm, payload)
     if kind == "exit":
         return payload
-    cfg, petsc_args = payload
+    cfg, petsc_args, state = payload
 
     import petsc4py
     petsc4py.init(["mlpar"] + petsc_args, comm=comm.mpi)
     from mlpar.run import execute
-    return EXIT_CODES[execute(cfg, comm)]
+    return EXIT_CODES[execute(cfg, comm, state)]
 
 
 def main_exit() -> None:

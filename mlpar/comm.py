@@ -77,11 +77,13 @@ class Comm:
 
     def any(self, flag: bool) -> bool:
         """True on every rank if ``flag`` is true on some rank."""
-        return bool(self.mpi.allreduce(bool(flag), op=MPI.LOR))
+        return self.max_scalar(1.0 if flag else 0.0) > 0.0
 
     def max_scalar(self, value: float) -> float:
         """Max over ranks of one number."""
-        return float(self.mpi.allreduce(float(value), op=MPI.MAX))
+        buf = np.array([value], dtype=np.float64)
+        self.mpi.Allreduce(MPI.IN_PLACE, buf, op=MPI.MAX)
+        return float(buf[0])
 
     def barrier(self) -> None:
         self.mpi.Barrier()

@@ -75,6 +75,7 @@ class Config:
     coarse_start: str = "collect"
     coarse_model: str = "galerkin"
     rebuild_every: int = 1
+    checkpoint_seconds: float = 0.0
 
     def validate(self) -> "Config":
         """Check every field; raise ConfigError naming the first bad one."""
@@ -114,7 +115,7 @@ class Config:
                      "rebuild_every"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"--{_opt(name)}: must be >= 0, got {getattr(self, name)}")
-        for name in ("ftol", "lambda_p"):
+        for name in ("ftol", "lambda_p", "checkpoint_seconds"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"--{_opt(name)}: must be >= 0, got {getattr(self, name)}")
         if not 0 < self.theta < 1:
@@ -167,6 +168,7 @@ _HELP = {
     "coarse_start": "rlm: coarse starting point: collect (C-neurons' w, b and v_H = P^T v), injection onto the C-neurons, or restriction R x",
     "coarse_model": "rlm: coarse model: galerkin (Gauss-Newton model on range(P)) or network "
                     "(the narrower network with first-order correction, the seed's)",
+    "checkpoint_seconds": "seconds between checkpoints (0: none; rank 0's clock decides)",
     "rebuild_every": "rlm: rebuild the hierarchy every N iterations (0: build once)",
 }
 
@@ -249,8 +251,9 @@ def load_toml(path: str) -> dict:
     return out
 
 
-def parse(argv: list[str]) -> tuple[Config, list[str]]:
-    """Return the validated configuration and the PETSc arguments of a command line."""
+def parse(argv: list[str]) -> tuple[Config, list[str], dict]:
+    """Return the validated configuration, the PETSc arguments of a command line, and the
+    options it set explicitly (command line or ``--config`` file) as {field: value}."""
     ours, petsc = split_petsc_args(argv)
     ns = _parser().parse_args(ours)
     values = {}
@@ -266,8 +269,8 @@ def parse(argv: list[str]) -> tuple[Config, list[str]]:
             cfg.validate()
         except ConfigError as exc:
             raise ConfigError(f"{exc} (after reading {ns.config})") from None
-        return cfg, petsc
-    return cfg.validate(), petsc
+        return cfg, petsc, values
+    return cfg.validate(), petsc, values
 
 
 def usage_help() -> str:

@@ -19,6 +19,10 @@ from mlpar.comm import Comm
 from mlpar.problems import ResidualBlock
 
 
+class LinearSolveError(RuntimeError):
+    """A regularised linear solve failed (e.g. a negative KSP converged reason)."""
+
+
 class FlopCounter:
     """Floating-point operations spent in matrix–vector products, all levels together."""
 

@@ -33,16 +33,12 @@ import numpy as np
 from petsc4py import PETSc
 
 from mlpar.comm import block_range
-from mlpar.leastsquares import LeastSquares, Linearization
+from mlpar.leastsquares import LeastSquares, Linearization, LinearSolveError
 
 FORMS = ("auto", "normal", "residual", "assembled")
 
 _REASONS = {v: k for k, v in vars(PETSc.KSP.ConvergedReason).items()
             if k.isupper() and isinstance(v, int)}
-
-
-class LinearSolveError(RuntimeError):
-    """The KSP failed (negative converged reason other than the iteration limit)."""
 
 
 @dataclass(frozen=True)

@@ -25,12 +25,14 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from mlpar.leastsquares import LeastSquares, Linearization
-from mlpar.linsolve import LinearSolveError, RegularizedSolver
+from mlpar.leastsquares import LeastSquares, Linearization, LinearSolveError
+
+if TYPE_CHECKING:  # linsolve imports PETSc, which must be initialised by __main__ first
+    from mlpar.linsolve import RegularizedSolver
 
 STATUS_MESSAGES = {
     "converged": "the gradient norm or the loss reached its tolerance",

@@ -67,8 +67,8 @@ def write_history(group: h5py.Group, history: list[Record]) -> None:
 
 
 def write_result(path: str, *, attrs: dict, params: np.ndarray, history: list[Record],
-                 solution: dict[str, np.ndarray]) -> None:
-    """Write the output file of a run (rank 0 only)."""
+                 solution: dict[str, np.ndarray], extra=None) -> None:
+    """Write the output file of a run (rank 0 only); ``extra(fh)`` adds more (a checkpoint)."""
     def fill(fh: h5py.File) -> None:
         fh.attrs["format"] = FORMAT
         fh.attrs["schema_version"] = SCHEMA_VERSION
@@ -81,6 +81,8 @@ def write_result(path: str, *, attrs: dict, params: np.ndarray, history: list[Re
         sol = fh.create_group("solution")
         for key, value in solution.items():
             sol.create_dataset(key, data=value)
+        if extra is not None:
+            extra(fh)
     atomic_write(path, fill)
 
 

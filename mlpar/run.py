@@ -1,18 +1,22 @@
-"""One command-line run: start-up banner, training with progress, output file, summary."""
+"""One command-line run: start-up banner, training with progress and checkpoints, output file,
+summary."""
 
 from __future__ import annotations
 
 import platform
+import time
 
 import numpy as np
 
 import mlpar
 from mlpar import comm as comm_layer
+from mlpar.checkpoint import write_checkpoint
 from mlpar.config import Config
-from mlpar.lm import STATUS_MESSAGES
+from mlpar.lm import STATUS_MESSAGES, State
 from mlpar.output import write_result
 from mlpar.report import Progress
-from mlpar.train import problem_size, train
+from mlpar.signals import StopRequest
+from mlpar.train import evaluate, problem_size, train
 
 
 def versions() -> dict[str, str]:
@@ -27,26 +31,65 @@ def versions() -> dict[str, str]:
             "hdf5_version": h5py.version.hdf5_version, "python_version": platform.python_version()}
 
 
-def execute(cfg: Config, comm) -> str:
-    """Train as configured, write ``cfg.out`` on rank 0, and return the final status."""
+class OutputWriter:
+    """Writes the output file (rank 0): at checkpoints with status ``running``, and at the end."""
+
+    def __init__(self, cfg: Config, comm, info: dict):
+        self.cfg, self.comm, self.info = cfg, comm, info
+        self.last_write = time.monotonic()
+
+    def write(self, state: State, status: str) -> None:
+        if not self.comm.is_root:
+            return
+        error, solution = evaluate(self.cfg, state.x)
+        attrs = {"status": status, "message": STATUS_MESSAGES.get(status, "checkpoint of a running job"),
+                 "iterations": state.iteration, "rmse": error, "loss": state.f,
+                 "gnorm": state.gnorm, "lambda": state.lam, "flops_matvec": state.flops,
+                 "nranks": self.comm.size, "wall_time": state.elapsed,
+                 "training_points": problem_size(self.cfg)[0], "config": self.cfg.to_json(),
+                 **self.info}
+        write_result(self.cfg.out, attrs=attrs, params=state.x, history=state.history,
+                     solution=solution,
+                     extra=lambda fh: write_checkpoint(fh.create_group("checkpoint"), self.cfg,
+                                                       state, self.comm.size))
+        self.last_write = time.monotonic()
+
+    def after_iteration(self, state: State) -> None:
+        """Checkpoint every ``checkpoint_every`` iterations and/or ``checkpoint_seconds``
+        seconds; rank 0's clock decides and every rank learns it."""
+        every, seconds = self.cfg.checkpoint_every, self.cfg.checkpoint_seconds
+        due = bool(every) and state.iteration % every == 0
+        if seconds:
+            late = self.comm.is_root and time.monotonic() - self.last_write >= seconds
+            due = self.comm.bcast(due or late)
+        if due:
+            self.write(state, "running")
+
+
+def execute(cfg: Config, comm, state: State | None = None) -> str:
+    """Train as configured (or continue ``state``), write ``cfg.out``, return the final status."""
     progress = Progress(comm.is_root and not cfg.quiet, cfg.progress_interval)
     t, m, n = problem_size(cfg)
     info = versions()
     progress.say(f"mlpar {info['mlpar_version']}: {cfg.problem} nu={cfg.nu:g}, width {cfg.width} "
                  f"({n} weights), {t} training points ({m} residuals), method {cfg.method}, "
                  f"{comm.size} rank(s); PETSc {info['petsc_version']}, {info['mpi_library']}")
-    outcome = train(cfg, comm, on_record=lambda rec, state: progress.record(rec))
+    if state is not None:
+        progress.say(f"resuming {cfg.resume} at iteration {state.iteration}")
+    writer = OutputWriter(cfg, comm, info)
+    stop = StopRequest(comm)
+
+    def on_record(rec, st):
+        progress.record(rec)
+        writer.after_iteration(st)
+
+    try:
+        outcome = train(cfg, comm, on_record=on_record, should_stop=stop.should_stop, state=state)
+    finally:
+        stop.restore()
     progress.flush()
     state = outcome.state
-    if comm.is_root:
-        attrs = {"status": state.status, "message": STATUS_MESSAGES[state.status],
-                 "iterations": state.iteration, "rmse": outcome.rmse, "loss": outcome.loss,
-                 "gnorm": outcome.gnorm, "lambda": state.lam,
-                 "flops_matvec": outcome.flops_matvec, "nranks": comm.size,
-                 "wall_time": outcome.wall_time, "training_points": outcome.points,
-                 "config": cfg.to_json(), **info}
-        write_result(cfg.out, attrs=attrs, params=state.x, history=state.history,
-                     solution=outcome.solution)
+    writer.write(state, state.status)
     comm.barrier()
     if comm.is_root:
         print(f"{state.status}: {STATUS_MESSAGES[state.status]} after {state.iteration} "

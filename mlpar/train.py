@@ -32,6 +32,15 @@ class Outcome:
     solution: dict
 
 
+def evaluate(cfg: Config, x) -> tuple[float, dict]:
+    """RMSE against the true solution and the solution on the test grid, for weights x."""
+    problem = make_problem(cfg.problem, cfg.nu)
+    z = test_points(cfg.test_points)
+    solution = {"z": z, "u": apply_operator(cfg.activation, x, z, ((0, 1.0),)),
+                "u_true": problem.exact(z)}
+    return rmse(problem, cfg.activation, x, z), solution
+
+
 def problem_size(cfg: Config) -> tuple[int, int, int]:
     """(t, m, n): interior training points, residual rows, weights."""
     problem = make_problem(cfg.problem, cfg.nu)
@@ -82,9 +91,6 @@ def train(cfg: Config, comm: Comm, on_record=None, should_stop=None,
         solver.destroy()
         if hierarchy is not None:
             hierarchy.destroy()
-    z = test_points(cfg.test_points)
-    solution = {"z": z, "u": apply_operator(cfg.activation, state.x, z, ((0, 1.0),)),
-                "u_true": problem.exact(z)}
-    return Outcome(state, state.f, state.gnorm,
-                   rmse(problem, cfg.activation, state.x, z), state.flops, state.elapsed, t, solution)
+    error, solution = evaluate(cfg, state.x)
+    return Outcome(state, state.f, state.gnorm, error, state.flops, state.elapsed, t, solution)
 

@@ -18,3 +18,12 @@ def run_mlpar(args, nranks=1, timeout=180, cwd=None):
     env = {**os.environ, **MPI_ENV, "PYTHONPATH": str(ROOT)}
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd or ROOT,
                           env=env)
+
+
+def start_mlpar(args, nranks=1):
+    """Start mlpar under mpiexec in its own process group (for signals and kill -9)."""
+    cmd = ["mpiexec", "--map-by", ":OVERSUBSCRIBE", "-n", str(nranks), sys.executable,
+           "-m", "mlpar", *map(str, args)]
+    env = {**os.environ, **MPI_ENV, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=ROOT, env=env, start_new_session=True)

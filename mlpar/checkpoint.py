@@ -1,0 +1,158 @@
+"""Checkpoints: the full state of a run, stored in the output file's ``checkpoint`` group.
+
+Every output file mlpar writes (at each checkpoint and at the end) carries
+
+    checkpoint/                       attrs: format = "mlpar-checkpoint", schema_version,
+                                      nranks, iteration, rejections, lam, f0, f, gnorm, flops,
+                                      elapsed, config (JSON), weights_sha256, state_sha256
+    checkpoint/x                      the weights p = [v; w; b]
+    checkpoint/history/<field>        the history so far (one entry per fine iteration)
+    checkpoint/method_state/<name>    arrays a method keeps between iterations
+
+so that ``--resume FILE.h5`` continues exactly where the run stopped: on the same number of
+ranks the final weights equal those of an uninterrupted run bit for bit (the state is
+restored exactly and every later computation is deterministic); on another number of ranks
+they agree to rounding.  The file is replaced atomically (``output.atomic_write``), so a
+crash at any instant leaves the previous checkpoint readable.  Loading validates the
+format, the schema version, the presence and shapes of every item, and the SHA-256 of the
+weights and of the whole state, and raises :class:`OutputFileError` with a message naming
+the file and the problem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import h5py
+import numpy as np
+
+from mlpar.config import Config, ConfigError, config_from_json
+from mlpar.lm import Record, State
+from mlpar.output import HISTORY_FIELDS, OutputFileError, write_history
+
+FORMAT = "mlpar-checkpoint"
+SCHEMA_VERSION = 1
+SCALARS = ("iteration", "rejections", "lam", "f0", "f", "gnorm", "flops", "elapsed")
+#: Options a resumed run may change; every other option must match the checkpoint.
+RESUMABLE_OVERRIDES = frozenset({"max_iter", "out", "force", "checkpoint_every", "resume",
+                                 "checkpoint_seconds", "progress_interval", "quiet"})
+
+
+def _digest(*arrays: np.ndarray) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
+    return h.hexdigest()
+
+
+def _state_digest(state: State) -> str:
+    hist = [np.asarray([getattr(r, k) for r in state.history], dtype=np.float64)
+            for k in HISTORY_FIELDS]
+    scalars = np.array([float(getattr(state, k)) for k in SCALARS])
+    extra = [state.method_state[k] for k in sorted(state.method_state)]
+    return _digest(state.x, scalars, *hist, *extra)
+
+
+def write_checkpoint(group: h5py.Group, cfg: Config, state: State, nranks: int) -> None:
+    """Store ``state`` and the configuration in ``group`` (an open, writable HDF5 group)."""
+    group.attrs["format"] = FORMAT
+    group.attrs["schema_version"] = SCHEMA_VERSION
+    group.attrs["nranks"] = nranks
+    group.attrs["config"] = cfg.to_json()
+    for key in SCALARS:
+        group.attrs[key] = getattr(state, key)
+    group.attrs["weights_sha256"] = _digest(state.x)
+    group.attrs["state_sha256"] = _state_digest(state)
+    group.create_dataset("x", data=state.x)
+    write_history(group.create_group("history"), state.history)
+    extra = group.create_group("method_state")
+    for key, value in state.method_state.items():
+        extra.create_dataset(key, data=value)
+
+
+def read_checkpoint(path: str) -> tuple[Config, State]:
+    """The configuration and state stored in ``path``; OutputFileError if unusable."""
+    try:
+        fh = h5py.File(path, "r")
+    except FileNotFoundError:
+        raise OutputFileError(f"--resume {path}: no such file") from None
+    except OSError as exc:
+        raise OutputFileError(f"--resume {path}: not a readable HDF5 file ({exc})") from None
+    try:
+        with fh:
+            return _read(path, fh)
+    except (KeyError, OSError, ValueError, TypeError) as exc:
+        if isinstance(exc, OutputFileError):
+            raise
+        raise OutputFileError(f"--resume {path}: damaged checkpoint ({exc})") from None
+
+
+def _read(path: str, fh: h5py.File) -> tuple[Config, State]:
+    if "checkpoint" not in fh:
+        raise OutputFileError(f"--resume {path}: no mlpar checkpoint in this file "
+                              f"(format attribute {fh.attrs.get('format')!r})")
+    g = fh["checkpoint"]
+    if g.attrs.get("format") != FORMAT:
+        raise OutputFileError(f"--resume {path}: the checkpoint group is not an mlpar checkpoint")
+    version = int(g.attrs.get("schema_version", -1))
+    if version > SCHEMA_VERSION:
+        raise OutputFileError(f"--resume {path}: checkpoint schema version {version} is newer "
+                              f"than this mlpar understands ({SCHEMA_VERSION}); upgrade mlpar")
+    if version != SCHEMA_VERSION:
+        raise OutputFileError(f"--resume {path}: unknown checkpoint schema version {version}")
+    try:
+        cfg = config_from_json(str(g.attrs["config"]))
+    except (ConfigError, json.JSONDecodeError, TypeError) as exc:
+        raise OutputFileError(f"--resume {path}: stored configuration is invalid ({exc})") from None
+    x = g["x"][()]
+    if x.shape != (3 * cfg.width,):
+        raise OutputFileError(f"--resume {path}: weights have shape {x.shape}, the stored "
+                              f"configuration needs ({3 * cfg.width},)")
+    if _digest(x) != g.attrs["weights_sha256"]:
+        raise OutputFileError(f"--resume {path}: checksum mismatch: the weights are corrupted")
+    hist = g["history"]
+    columns = {k: hist[k][()] for k in HISTORY_FIELDS}
+    n = {c.shape for c in columns.values()}
+    if len(n) != 1:
+        raise OutputFileError(f"--resume {path}: history columns have different lengths")
+    history = [Record(*(_py(columns[k][i]) for k in HISTORY_FIELDS))
+               for i in range(len(columns["iteration"]))]
+    scalars = {k: _py(g.attrs[k]) for k in SCALARS}
+    state = State(x=x, lam=scalars["lam"], f0=scalars["f0"], iteration=scalars["iteration"],
+                  rejections=scalars["rejections"], history=history, f=scalars["f"],
+                  gnorm=scalars["gnorm"], flops=scalars["flops"], elapsed=scalars["elapsed"],
+                  method_state={k: v[()] for k, v in g["method_state"].items()})
+    if len(history) != state.iteration:
+        raise OutputFileError(f"--resume {path}: history has {len(history)} entries for "
+                              f"{state.iteration} iterations")
+    if _state_digest(state) != g.attrs["state_sha256"]:
+        raise OutputFileError(f"--resume {path}: checksum mismatch: the state is corrupted")
+    return cfg, state
+
+
+def _py(value):
+    """numpy scalar → the Python scalar (bit-exact for floats)."""
+    return value.item() if hasattr(value, "item") else value
+
+
+def merge_resume_config(stored: Config, given: dict, path: str) -> Config:
+    """The stored configuration with the command line's allowed overrides applied.
+
+    ``given`` holds the options named on the command line (or in ``--config``).
+    Any other option whose value differs from the stored one is an error.
+    """
+    data = json.loads(stored.to_json())
+    for key, value in given.items():
+        if key in RESUMABLE_OVERRIDES:
+            data[key] = value
+        elif data.get(key) != value:
+            raise ConfigError(f"--resume {path}: --{key.replace('_', '-')} {value!r} differs from "
+                              f"the checkpoint's {data.get(key)!r}; only "
+                              f"{', '.join(sorted('--' + k.replace('_', '-') for k in RESUMABLE_OVERRIDES))}"
+                              f" may change on resume")
+    if "out" not in given:
+        data["out"] = path
+    data["force"] = True if data["out"] == path else data.get("force", False)
+    data["resume"] = path
+    return Config(**data).validate()

@@ -1,0 +1,199 @@
+"""Checkpoints and restarts: bit-for-bit resume, signals, kill -9 at random moments, bad files."""
+
+import os
+import random
+import signal
+import time
+
+import h5py
+import numpy as np
+import pytest
+from helpers import run_mlpar, start_mlpar
+
+from mlpar.checkpoint import read_checkpoint
+from mlpar.output import read_result
+
+RUN = ["--problem", "poisson", "--nu", "10", "--width", "128", "--ftol", "1e-14", "--quiet",
+       "--seed", "3"]
+
+
+def _same_run(a, b, exact=True):
+    """Final weights and history of two output files agree (bit for bit if exact)."""
+    ra, rb = read_result(a), read_result(b)
+    if exact:
+        assert np.array_equal(ra["params"], rb["params"])
+        for key in ra["history"]:
+            if key != "time":
+                assert np.array_equal(ra["history"][key], rb["history"][key]), key
+        assert ra["attrs"]["flops_matvec"] == rb["attrs"]["flops_matvec"]
+    else:
+        rel = np.linalg.norm(ra["params"] - rb["params"]) / np.linalg.norm(ra["params"])
+        assert rel < 1e-8, rel
+    assert ra["attrs"]["iterations"] == rb["attrs"]["iterations"]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """Uninterrupted runs, 120 iterations, per method and rank count."""
+    cache = {}
+
+    def get(method, nranks):
+        key = (method, nranks)
+        if key not in cache:
+            out = tmp_path_factory.mktemp("ref") / f"{method}-{nranks}.h5"
+            proc = run_mlpar([*RUN, "--method", method, "--max-iter", "120", "--out", out], nranks)
+            assert proc.returncode == 0, proc.stderr
+            cache[key] = out
+        return cache[key]
+    return get
+
+
+@pytest.mark.parametrize("method", ["lm", "rlm"])
+@pytest.mark.parametrize("nranks", [1, 2])
+def test_resume_continues_bit_for_bit(tmp_path, reference, method, nranks):
+    out = tmp_path / "part.h5"
+    proc = run_mlpar([*RUN, "--method", method, "--max-iter", "45", "--checkpoint-every", "10",
+                      "--out", out], nranks)
+    assert proc.returncode == 0, proc.stderr
+    proc = run_mlpar(["--resume", out, "--max-iter", "120"], nranks)
+    assert proc.returncode == 0, proc.stderr
+    _same_run(reference(method, nranks), out)
+
+
+def test_resume_on_another_rank_count_agrees_to_rounding(tmp_path, reference):
+    out = tmp_path / "part.h5"
+    assert run_mlpar([*RUN, "--method", "lm", "--max-iter", "40", "--out", out], 1).returncode == 0
+    proc = run_mlpar(["--resume", out, "--max-iter", "120", "--out", tmp_path / "b.h5"], 3)
+    assert proc.returncode == 0, proc.stderr
+    _same_run(reference("lm", 1), tmp_path / "b.h5", exact=False)
+
+
+def _wait_for_progress(proc, path, timeout=60):
+    """Wait until the run has written its first checkpoint."""
+    t0 = time.monotonic()
+    while not os.path.exists(path):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() - t0 < timeout
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("sig,nranks", [(signal.SIGTERM, 1), (signal.SIGUSR1, 2),
+                                        (signal.SIGINT, 1)])
+def test_a_signal_checkpoints_and_exits_75(tmp_path, reference, sig, nranks):
+    out = tmp_path / "run.h5"
+    proc = start_mlpar([*RUN, "--method", "rlm", "--max-iter", "120", "--checkpoint-every", "1",
+                        "--out", out], nranks)
+    _wait_for_progress(proc, out)
+    # SIGUSR1 is forwarded to the ranks by mpiexec; SIGTERM/SIGINT go to the ranks directly
+    if sig == signal.SIGUSR1:
+        proc.send_signal(sig)
+    else:
+        for pid in _rank_pids(proc.pid):
+            os.kill(pid, sig)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 75, stderr
+    attrs = read_result(out)["attrs"]
+    assert attrs["status"] == "interrupted" and 0 < attrs["iterations"] < 120
+    proc = run_mlpar(["--resume", out], nranks)
+    assert proc.returncode == 0, proc.stderr
+    _same_run(reference("rlm", nranks), out)
+
+
+def _rank_pids(mpiexec_pid):
+    """The python rank processes started by an mpiexec (children found through /proc)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+                with open(f"/proc/{entry}/cmdline") as fh:
+                    cmd = fh.read()
+            except OSError:
+                continue
+            if int(fields[1]) == mpiexec_pid and "mlpar" in cmd:
+                pids.append(int(entry))
+    assert pids, "no rank process found"
+    return pids
+
+
+def test_kill_9_at_random_moments_never_loses_the_last_checkpoint(tmp_path, reference):
+    rng = random.Random(1234)
+    resumed = 0
+    for trial in range(10):
+        out = tmp_path / f"run{trial}.h5"
+        proc = start_mlpar([*RUN, "--method", "rlm", "--max-iter", "120", "--checkpoint-every",
+                            "1", "--out", out], 1)
+        _wait_for_progress(proc, out)
+        time.sleep(rng.uniform(0.0, 1.5))
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        cfg, state = read_checkpoint(str(out))       # always readable, checksums verified
+        assert cfg.width == 128 and state.iteration >= 1
+        if state.iteration < 120:
+            proc = run_mlpar(["--resume", out], 1)
+            assert proc.returncode == 0, proc.stderr
+            resumed += 1
+        _same_run(reference("rlm", 1), out)
+    assert resumed >= 5
+
+
+def _bad_file(tmp_path, reference, kind):
+    good = reference("lm", 1)
+    bad = tmp_path / f"{kind}.h5"
+    data = good.read_bytes()
+    if kind == "truncated":
+        bad.write_bytes(data[: len(data) // 2])
+    elif kind == "not-hdf5":
+        bad.write_text("hello\n")
+    elif kind == "foreign":
+        with h5py.File(bad, "w") as fh:
+            fh["data"] = np.arange(3)
+    else:
+        bad.write_bytes(data)
+        with h5py.File(bad, "r+") as fh:
+            if kind == "flipped":
+                x = fh["checkpoint/x"]
+                x[5] = x[5] + 1e-12
+            elif kind == "newer":
+                fh["checkpoint"].attrs["schema_version"] = 99
+            elif kind == "history":
+                del fh["checkpoint/history/loss"]
+    return bad
+
+
+@pytest.mark.parametrize("kind,fragment", [
+    ("truncated", "not a readable HDF5 file"), ("not-hdf5", "not a readable HDF5 file"),
+    ("foreign", "no mlpar checkpoint"), ("flipped", "checksum mismatch"),
+    ("newer", "schema version 99 is newer"), ("history", "damaged checkpoint")])
+def test_bad_checkpoints_are_refused_cleanly(tmp_path, reference, kind, fragment):
+    bad = _bad_file(tmp_path, reference, kind)
+    proc = run_mlpar(["--resume", bad, "--out", tmp_path / "o.h5"], 2, timeout=60)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.count("mlpar: error:") == 1 and fragment in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_resume_refuses_a_changed_setting(tmp_path, reference):
+    proc = run_mlpar(["--resume", reference("lm", 1), "--width", "64",
+                      "--out", tmp_path / "o.h5"], 1, timeout=60)
+    assert proc.returncode == 2
+    assert "--width 64 differs from the checkpoint's 128" in proc.stderr
+
+
+def test_a_stale_temporary_file_is_removed(tmp_path):
+    out = tmp_path / "o.h5"
+    (tmp_path / "o.h5.tmp").write_bytes(b"half a file")
+    proc = run_mlpar([*RUN, "--method", "lm", "--max-iter", "3", "--out", out], 1)
+    assert proc.returncode == 0, proc.stderr
+    assert not (tmp_path / "o.h5.tmp").exists() and read_result(out)["attrs"]["iterations"] == 3
+
+
+def test_reading_options_and_files_does_not_initialise_petsc():
+    """Rank 0 reads options and checkpoints before petsc4py.init(args); importing PETSc there
+    would drop the PETSc options and run PetscInitialize (collective) on one rank only."""
+    import subprocess
+    import sys
+    code = ("import sys, mlpar.__main__, mlpar.checkpoint, mlpar.config, mlpar.output; "
+            "assert 'petsc4py.PETSc' not in sys.modules, 'PETSc imported too early'")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
