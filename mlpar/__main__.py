@@ -42,9 +42,6 @@ def _preflight(cfg, comm) -> str | None:
         return (f"srun started {step_tasks} tasks but MPI sees {comm.size}: the MPI library and "
                 f"srun do not agree on the process manager (try srun --mpi=pmix)")
     out = os.path.abspath(cfg.out)
-    stale = out + ".tmp"   # left by a crash during a write: never a valid file
-    if os.path.exists(stale):
-        os.remove(stale)
     if not os.path.isdir(os.path.dirname(out)):
         return f"--out {cfg.out}: directory {os.path.dirname(out)} does not exist"
     if os.path.exists(out) and not cfg.force:
