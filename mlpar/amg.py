@@ -131,6 +131,16 @@ def coarsen(A: np.ndarray, *, theta: float = 0.25, strength: str = "min",
     return Transfer(P, np.flatnonzero(splitting), alpha)
 
 
+def orthonormalized(transfer: Transfer) -> Transfer:
+    """The same coarse space range(P) with an orthonormal basis Q (P = QT, QᵀQ = I).
+
+    With Q, the coarse regularisation λ‖s_H‖² equals the fine one, λ‖Q s_H‖², so a
+    Galerkin coarse LM step is exactly the fine LM step restricted to range(P).
+    """
+    Q, _ = np.linalg.qr(transfer.P.toarray())
+    return Transfer(sp.csr_matrix(Q), transfer.coarse, transfer.alpha)
+
+
 def stalled(transfer: Transfer, max_ratio: float = 0.8) -> bool:
     """True when coarsening no longer pays: r_c/r_f > max_ratio or nothing was removed."""
     r_f, r_c = transfer.widths

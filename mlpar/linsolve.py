@@ -13,10 +13,11 @@ Three equivalent forms, all on ``comm``'s ranks:
     training points; a product y ↦ J(Jᵀy) + λy costs one Allreduce of n numbers.
     4mn flops.
 ``assembled``
-    The n × n matrix JᵀJ + λI is formed (one Allreduce of n² numbers) as a PETSc
-    dense matrix; a product costs 2n² flops.  For small problems.
+    The n × n matrix JᵀJ + λI is formed (2mn² flops, charged; one Allreduce of n²
+    numbers) as a PETSc dense matrix; a product costs 2n² flops.  For small problems.
 
-``auto`` takes ``residual`` when it applies and m < n, else ``normal``.
+``auto`` takes ``residual`` when it applies and m < n, else ``assembled`` for
+n <= 300 and ``normal`` above.
 
 The KSP is CG with no preconditioner and relative tolerance 1e-10 unless the
 PETSc options database says otherwise (``-ksp_type``, ``-ksp_rtol``,
@@ -36,6 +37,8 @@ from mlpar.comm import block_range
 from mlpar.leastsquares import LeastSquares, Linearization, LinearSolveError
 
 FORMS = ("auto", "normal", "residual", "assembled")
+#: ``auto`` assembles JᵀJ + λI when n is at most this (forming it costs 2mn², n² memory).
+ASSEMBLED_MAX_N = 300
 
 _REASONS = {v: k for k, v in vars(PETSc.KSP.ConvergedReason).items()
             if k.isupper() and isinstance(v, int)}
@@ -113,7 +116,9 @@ class RegularizedSolver:
     def choose_form(self, lin: Linearization) -> str:
         """The form used for this linearization."""
         if self.form == "auto":
-            return "residual" if lin.least_squares_gradient and self.model.m < self.model.n else "normal"
+            if lin.least_squares_gradient and self.model.m < self.model.n:
+                return "residual"
+            return "assembled" if self.model.n <= ASSEMBLED_MAX_N else "normal"
         if self.form == "residual" and not lin.least_squares_gradient:
             return "normal"
         return self.form
@@ -149,6 +154,7 @@ class RegularizedSolver:
         lo, hi = model.comm.block_range(model.n)
         if form == "assembled":
             G = model.comm.sum(lin.J.T @ lin.J)
+            model.flops.add(2.0 * model.m * model.n ** 2)   # forming JᵀJ: n products with J
             G[np.diag_indices_from(G)] += lam
             A.getDenseArray()[:] = G[lo:hi]
             A.assemble()

@@ -54,6 +54,7 @@ class MultilevelParameters:
     interpolation: str = "direct"
     coarse_start: str = "collect"
     coarse_model: str = "galerkin"
+    galerkin_basis: str = "orthonormal"
     rebuild_every: int = 1
     max_coarse_ratio: float = 0.8
 
@@ -166,6 +167,8 @@ class Hierarchy:
                                    interpolation=self.prm.interpolation)
             if amg.stalled(transfer, self.prm.max_coarse_ratio) or transfer.widths[1] < 1:
                 transfer = None
+            elif self.prm.coarse_model == "galerkin" and self.prm.galerkin_basis == "orthonormal":
+                transfer = amg.orthonormalized(transfer)
         return self.comm.bcast(transfer)
 
     def build(self, lin: Linearization, iteration: int) -> None:

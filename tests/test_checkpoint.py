@@ -117,6 +117,22 @@ def _rank_pids(mpiexec_pid):
     return pids
 
 
+def _kill_job(proc):
+    """kill -9 of mpiexec and of its ranks (Open MPI may start them in another process group)."""
+    ranks = _rank_pids(proc.pid)
+    os.killpg(proc.pid, signal.SIGKILL)
+    for pid in ranks:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            continue   # already gone with its process group
+    proc.communicate()
+    t0 = time.monotonic()
+    while any(os.path.exists(f"/proc/{pid}") for pid in ranks):
+        assert time.monotonic() - t0 < 30, "rank processes survived kill -9"
+        time.sleep(0.05)
+
+
 def test_kill_9_at_random_moments_never_loses_the_last_checkpoint(tmp_path, reference):
     rng = random.Random(1234)
     resumed = 0
@@ -126,8 +142,7 @@ def test_kill_9_at_random_moments_never_loses_the_last_checkpoint(tmp_path, refe
                             "1", "--out", out], 1)
         _wait_for_progress(proc, out)
         time.sleep(rng.uniform(0.0, 1.5))
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
+        _kill_job(proc)
         cfg, state = read_checkpoint(str(out))       # always readable, checksums verified
         assert cfg.width == 128 and state.iteration >= 1
         if state.iteration < 120:

@@ -62,7 +62,7 @@ def test_solve_forms_match_dense_solve(comm, form, shape):
     exact = np.linalg.solve(J.T @ J + lam * np.eye(J.shape[1]), -J.T @ F)
     assert_all(comm, np.allclose(s, exact, rtol=1e-7, atol=1e-9 * np.abs(exact).max()),
                f"form {form} ({info.form}): max error {np.abs(s - exact).max():.2e}")
-    expected = {"auto": "residual" if m < 3 * width else "normal"}.get(form, form)
+    expected = {"auto": "residual" if m < 3 * width else "assembled"}.get(form, form)
     assert_all(comm, info.form == expected, f"form used {info.form}, expected {expected}")
 
 
