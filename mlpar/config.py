@@ -29,6 +29,7 @@ STRENGTHS = ("min", "abs")
 INTERPOLATIONS = ("direct", "injection")
 COARSE_STARTS = ("collect", "injection", "restriction")
 COARSE_MODELS = ("galerkin", "network")
+GALERKIN_BASES = ("orthonormal", "interpolation")
 
 
 class ConfigError(ValueError):
@@ -74,6 +75,7 @@ class Config:
     interpolation: str = "direct"
     coarse_start: str = "collect"
     coarse_model: str = "galerkin"
+    galerkin_basis: str = "orthonormal"
     rebuild_every: int = 1
     checkpoint_seconds: float = 0.0
 
@@ -105,6 +107,7 @@ class Config:
         choice("interpolation", INTERPOLATIONS)
         choice("coarse_start", COARSE_STARTS)
         choice("coarse_model", COARSE_MODELS)
+        choice("galerkin_basis", GALERKIN_BASES)
         for name in ("nu", "lambda0", "lambda_min", "ksp_rtol", "gtol", "progress_interval"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"--{_opt(name)}: must be > 0, got {getattr(self, name)}")
@@ -169,13 +172,15 @@ _HELP = {
     "coarse_model": "rlm: coarse model: galerkin (Gauss-Newton model on range(P)) or network "
                     "(the narrower network with first-order correction, the seed's)",
     "checkpoint_seconds": "seconds between checkpoints (0: none; rank 0's clock decides)",
+    "galerkin_basis": "rlm: basis of range(P) for the galerkin model: orthonormal (coarse λ "
+                      "regularises like the fine one) or the interpolation P itself",
     "rebuild_every": "rlm: rebuild the hierarchy every N iterations (0: build once)",
 }
 
 _CHOICES = {"problem": PROBLEMS, "activation": activations.NAMES, "loss": LOSSES,
             "method": METHODS, "init": INITS, "solve_form": SOLVE_FORMS,
             "strength": STRENGTHS, "interpolation": INTERPOLATIONS, "coarse_start": COARSE_STARTS,
-            "coarse_model": COARSE_MODELS}
+            "coarse_model": COARSE_MODELS, "galerkin_basis": GALERKIN_BASES}
 
 
 def _opt(name: str) -> str:

@@ -143,6 +143,13 @@ class LevenbergMarquardt:
     def taylor_step(self, lin: Linearization, lam: float) -> Proposal:
         return taylor_step(self.objective, self.solver, lin, lam, self.level)
 
+    def export_state(self) -> dict[str, np.ndarray]:
+        """Arrays the method keeps between iterations (stored in checkpoints)."""
+        return {}
+
+    def import_state(self, arrays: dict[str, np.ndarray]) -> None:
+        """Take back what :meth:`export_state` gave (resume)."""
+
     def propose(self, lin: Linearization, lam: float, iteration: int) -> Proposal:
         """The trial step of fine iteration ``iteration`` (0-based)."""
         return self.taylor_step(lin, lam)
@@ -193,6 +200,7 @@ def run(method: LevenbergMarquardt, state: State, *, max_iter: int, gtol: float,
     obj, prm = method.objective, method.prm
     t_start = time.perf_counter() - state.elapsed
     obj.flops.total = state.flops
+    method.import_state(state.method_state)
     lin = obj.linearize(state.x)
     if state.iteration > 0:  # a resumed run: this linearization was paid for before the stop
         obj.flops.total = state.flops
@@ -224,6 +232,7 @@ def run(method: LevenbergMarquardt, state: State, *, max_iter: int, gtol: float,
             state.rejections += 1
         state.elapsed = time.perf_counter() - t_start
         state.flops = obj.flops.total
+        state.method_state = method.export_state()
         rec = Record(state.iteration, lin.f, float(np.linalg.norm(lin.g)), lam_used, rho, accepted,
                      prop.level, prop.ksp_its, state.elapsed, state.flops)
         state.history.append(rec)

@@ -30,6 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
 from mlpar import amg
 from mlpar.comm import Comm
@@ -179,14 +180,43 @@ class Hierarchy:
             transfer = self._transfer_at(lin)
             if transfer is None:
                 break
-            base = LeastSquares(self.fine.block, self.comm, self.fine.m, 3 * transfer.widths[1],
-                                self.fine.flops)
-            self.transfers.append(transfer)
-            self.objectives.append(base)
-            self.solvers.append(RegularizedSolver(base, self.solve_form, self.ksp_rtol))
+            self._add_level(transfer)
             if len(self.transfers) + 1 < self.prm.levels:
                 coarse, y0 = self.coarse_model(len(self.transfers) - 1, lin)
                 lin = coarse.linearize(y0)
+
+    def export(self) -> dict[str, np.ndarray]:
+        """The hierarchy as named arrays (checkpoint ``method_state``); empty if none is built."""
+        if self.built_at < 0:
+            return {}
+        out = {"built_at": np.array([self.built_at])}
+        for j, t in enumerate(self.transfers):
+            out.update({f"P{j}_data": t.P.data, f"P{j}_indices": t.P.indices,
+                        f"P{j}_indptr": t.P.indptr, f"P{j}_shape": np.array(t.P.shape),
+                        f"P{j}_coarse": t.coarse, f"P{j}_alpha": np.array([t.alpha])})
+        return out
+
+    def restore(self, arrays: dict[str, np.ndarray]) -> None:
+        """Rebuild the levels exported by :meth:`export` (so a resumed run reuses them)."""
+        self.destroy()
+        if "built_at" not in arrays:
+            return
+        self.built_at = int(arrays["built_at"][0])
+        j = 0
+        while f"P{j}_data" in arrays:
+            P = sp.csr_matrix((arrays[f"P{j}_data"], arrays[f"P{j}_indices"],
+                               arrays[f"P{j}_indptr"]), shape=tuple(arrays[f"P{j}_shape"]))
+            t = amg.Transfer(P, arrays[f"P{j}_coarse"], float(arrays[f"P{j}_alpha"][0]))
+            self._add_level(t)
+            j += 1
+
+    def _add_level(self, transfer: amg.Transfer) -> LeastSquares:
+        base = LeastSquares(self.fine.block, self.comm, self.fine.m, 3 * transfer.widths[1],
+                            self.fine.flops)
+        self.transfers.append(transfer)
+        self.objectives.append(base)
+        self.solvers.append(RegularizedSolver(base, self.solve_form, self.ksp_rtol))
+        return base
 
     def coarse_model(self, j: int, lin: Linearization):
         """The coarse objective of level L−j−1 at the level-(L−j) linearisation, and its x_0.
@@ -229,6 +259,12 @@ class MultilevelLM(LevenbergMarquardt):
         super().__init__(objective, solver, prm)
         self.mprm = mprm
         self.hierarchy = hierarchy
+
+    def export_state(self) -> dict[str, np.ndarray]:
+        return self.hierarchy.export()
+
+    def import_state(self, arrays: dict[str, np.ndarray]) -> None:
+        self.hierarchy.restore(arrays)
 
     def recursive_slot(self, iteration: int) -> bool:
         """Whether fine iteration k is the recursive slot of the V-cycle pattern

@@ -55,7 +55,7 @@ def multilevel_parameters(cfg: Config) -> MultilevelParameters:
         kappa_h=cfg.kappa_h, eps_h=cfg.gtol, pre_smooth=cfg.pre_smooth,
         post_smooth=cfg.post_smooth, theta=cfg.theta, strength=cfg.strength,
         interpolation=cfg.interpolation, coarse_start=cfg.coarse_start,
-        coarse_model=cfg.coarse_model,
+        coarse_model=cfg.coarse_model, galerkin_basis=cfg.galerkin_basis,
         rebuild_every=cfg.rebuild_every)
 
 

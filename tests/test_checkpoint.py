@@ -212,3 +212,15 @@ def test_reading_options_and_files_does_not_initialise_petsc():
     code = ("import sys, mlpar.__main__, mlpar.checkpoint, mlpar.config, mlpar.output; "
             "assert 'petsc4py.PETSc' not in sys.modules, 'PETSc imported too early'")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
+def test_a_reused_hierarchy_is_checkpointed_and_resumed_bit_for_bit(tmp_path):
+    args = [*RUN, "--method", "rlm", "--rebuild-every", "7", "--post-smooth", "0"]
+    full, part = tmp_path / "full.h5", tmp_path / "part.h5"
+    assert run_mlpar([*args, "--max-iter", "60", "--out", full], 1).returncode == 0
+    assert run_mlpar([*args, "--max-iter", "25", "--out", part], 1).returncode == 0
+    with h5py.File(part, "r") as fh:
+        assert "P0_data" in fh["checkpoint/method_state"]
+    proc = run_mlpar(["--resume", part, "--max-iter", "60"], 1)
+    assert proc.returncode == 0, proc.stderr
+    _same_run(full, part)
