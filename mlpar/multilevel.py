@@ -45,11 +45,11 @@ class MultilevelParameters:
 
     levels: int = 2
     min_width: int = 16
-    coarse_max_iter: int = 2
-    kappa_h: float = 0.1
+    coarse_max_iter: int = 1
+    kappa_h: float = 0.5
     eps_h: float = 1e-8
     pre_smooth: int = 0
-    post_smooth: int = 1
+    post_smooth: int = 0
     theta: float = 0.25
     strength: str = "min"
     interpolation: str = "direct"

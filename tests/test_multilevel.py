@@ -24,7 +24,7 @@ def _setup(coarse_model="galerkin", coarse_start="collect", nu=10.0, width=96, s
     fine = LeastSquares(ResidualBlock(prob, "sigmoid", t, 1.0, 0, t + 2), comm, t + 2, 3 * width,
                         flops)
     mprm = MultilevelParameters(coarse_model=coarse_model, coarse_start=coarse_start,
-                                coarse_max_iter=3)
+                                coarse_max_iter=3, kappa_h=0.1)
     hierarchy = Hierarchy(fine, "auto", 1e-12, mprm)
     solver = RegularizedSolver(fine, "auto", 1e-12)
     method = MultilevelLM(fine, solver, LMParameters(), mprm, hierarchy)
@@ -119,7 +119,8 @@ def test_hierarchy_levels_shrink_and_respect_the_minimum_width():
 
 
 def test_rlm_solves_poisson_nu5():
-    cfg = Config(problem="poisson", nu=5.0, width=64, method="rlm", max_iter=1000, quiet=True)
+    cfg = Config(problem="poisson", nu=5.0, width=64, method="rlm", max_iter=2000, kappa_h=0.1,
+                 quiet=True)
     out = train(cfg, Comm(MPI.COMM_SELF))
     assert out.state.status == "converged", out.state.status
     assert out.rmse < 1e-3
