@@ -7,13 +7,22 @@ gives the prolongation P_l (r_l × r_{l−1}, applied to each of v, w, b) and th
 restriction R_l = α P_lᵀ.
 
 At an iterate x_k of level l with gradient g = ∇h^l(x_k), the coarse model is
-taken only when it is *useful*: ‖R g‖ ≥ κ_H ‖g‖ and ‖R g‖ > ε_H.  Then, with
-x_0 = Rx_k (or the C-neurons' weights, "injection"), the coarse model with
-first-order correction
+taken only when it is *useful*: ‖R g‖ ≥ κ_H ‖g‖ and ‖R g‖ > ε_H.  Two coarse
+models are offered (``coarse_model``):
 
-    h^{l−1}(y) = f^{l−1}(y) + (R g − ∇f^{l−1}(x_0))ᵀ (y − x_0)
+* ``network`` (the seed's): the narrower network f^{l−1} started at x_0 (the
+  C-neurons' w, b with v_H = Pᵀv, "collect"; or injection, or Rx_k), with the
+  first-order correction
 
-satisfies ∇h^{l−1}(x_0) = R g.  It is minimised approximately by the same
+      h^{l−1}(y) = f^{l−1}(y) + (R g − ∇f^{l−1}(x_0))ᵀ (y − x_0),
+
+  so that ∇h^{l−1}(x_0) = R g;
+* ``galerkin`` (default): h^{l−1}(s) = ½‖F + J P s‖² from s = 0, the level's
+  Gauss–Newton model restricted to range(P), coherent to second order; by default
+  on an orthonormal basis Q of range(P), so that the coarse λ‖s‖² regularises as
+  the fine one does (:func:`mlpar.amg.orthonormalized`).
+
+The coarse model is minimised approximately by the same
 method (recursively), starting from λ_0 = λ_k, for at most ``coarse_max_iter``
 iterations or until ‖∇h^{l−1}‖ ≤ ε_H.  If at least one coarse iteration
 succeeded, the fine trial step is s = P (x_* − x_0) with predicted reduction

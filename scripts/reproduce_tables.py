@@ -57,6 +57,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--methods", nargs=2, default=["lm", "rlm"], metavar=("BASE", "MULTILEVEL"))
     ap.add_argument("--out", default=str(ROOT / "docs" / "results.md"))
+    ap.add_argument("--label", default="default",
+                    help="names the table's block in --out (each label has its own block)")
     ap.add_argument("extra", nargs=argparse.REMAINDER, help="options passed to mlpar (after --)")
     args = ap.parse_args()
     extra = [a for a in args.extra if a != "--"]
@@ -86,7 +88,8 @@ def main() -> None:
     header = (f"Command: `{command}` ({args.ranks} MPI ranks, seeds {args.seeds}); machine: "
               f"{platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}.\n")
     text = Path(args.out).read_text() if Path(args.out).exists() else ""
-    start, end = "<!-- reproduce_tables:begin -->", "<!-- reproduce_tables:end -->"
+    start = f"<!-- reproduce_tables:{args.label}:begin -->"
+    end = f"<!-- reproduce_tables:{args.label}:end -->"
     block = f"{start}\n{header}\n{table}\n{end}"
     if start in text and end in text:
         text = text[:text.index(start)] + block + text[text.index(end) + len(end):]
