@@ -19,6 +19,7 @@ import typing
 from dataclasses import dataclass, fields
 
 from mlpar import activations
+from mlpar.parameters import LMParameters, MultilevelParameters
 from mlpar.problems import NAMES as PROBLEMS
 
 METHODS = ("lm", "rlm", "arc", "rarc")
@@ -53,8 +54,8 @@ class Config:
     gtol: float = 1e-8
     ftol: float = 1e-10
     lambda_p: float = 1.0
-    lambda0: float = 0.05
-    lambda_min: float = 1e-6
+    lambda0: float = LMParameters.lambda0
+    lambda_min: float = LMParameters.lambda_min
     solve_form: str = "auto"
     ksp_rtol: float = 1e-10
     test_points: int = 1000
@@ -64,19 +65,19 @@ class Config:
     resume: str = ""
     progress_interval: float = 1.0
     quiet: bool = False
-    levels: int = 2
-    min_width: int = 16
-    coarse_max_iter: int = 1
-    kappa_h: float = 0.5
-    pre_smooth: int = 0
-    post_smooth: int = 0
-    theta: float = 0.25
-    strength: str = "min"
-    interpolation: str = "direct"
-    coarse_start: str = "collect"
-    coarse_model: str = "galerkin"
-    galerkin_basis: str = "orthonormal"
-    rebuild_every: int = 1
+    levels: int = MultilevelParameters.levels
+    min_width: int = MultilevelParameters.min_width
+    coarse_max_iter: int = MultilevelParameters.coarse_max_iter
+    kappa_h: float = MultilevelParameters.kappa_h
+    pre_smooth: int = MultilevelParameters.pre_smooth
+    post_smooth: int = MultilevelParameters.post_smooth
+    theta: float = MultilevelParameters.theta
+    strength: str = MultilevelParameters.strength
+    interpolation: str = MultilevelParameters.interpolation
+    coarse_start: str = MultilevelParameters.coarse_start
+    coarse_model: str = MultilevelParameters.coarse_model
+    galerkin_basis: str = MultilevelParameters.galerkin_basis
+    rebuild_every: int = MultilevelParameters.rebuild_every
     checkpoint_seconds: float = 0.0
 
     def validate(self) -> "Config":

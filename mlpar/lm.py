@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from mlpar.leastsquares import LeastSquares, Linearization, LinearSolveError
+from mlpar.parameters import LMParameters
 
 if TYPE_CHECKING:  # linsolve imports PETSc, which must be initialised by __main__ first
     from mlpar.linsolve import RegularizedSolver
@@ -40,29 +41,6 @@ STATUS_MESSAGES = {
     "interrupted": "the run was interrupted by a signal and checkpointed",
     "failed": "λ exceeded λ_max or too many consecutive steps were rejected",
 }
-
-
-@dataclass(frozen=True)
-class LMParameters:
-    """Constants of the ratio test and the λ update (defaults: method.md §1.5)."""
-
-    eta1: float = 0.1
-    eta2: float = 0.75
-    gamma1: float = 0.85
-    gamma2: float = 0.5
-    gamma3: float = 1.5
-    lambda0: float = 0.05
-    lambda_min: float = 1e-6
-    lambda_max: float = 1e12
-    max_rejections: int = 60
-
-    def __post_init__(self):
-        if not 0 < self.eta1 <= self.eta2 < 1:
-            raise ValueError("need 0 < eta1 <= eta2 < 1")
-        if not 0 < self.gamma2 <= self.gamma1 < 1 < self.gamma3:
-            raise ValueError("need 0 < gamma2 <= gamma1 < 1 < gamma3")
-        if not 0 < self.lambda_min <= self.lambda0 < self.lambda_max:
-            raise ValueError("need 0 < lambda_min <= lambda0 < lambda_max")
 
 
 def update_lambda(rho: float, lam: float, prm: LMParameters) -> tuple[bool, float]:

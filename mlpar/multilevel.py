@@ -36,8 +36,6 @@ iterations, one recursive attempt, ``post_smooth`` Taylor iterations, repeated.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import scipy.sparse as sp
 
@@ -46,27 +44,7 @@ from mlpar.comm import Comm
 from mlpar.leastsquares import LeastSquares, Linearization
 from mlpar.linsolve import RegularizedSolver
 from mlpar.lm import LevenbergMarquardt, LMParameters, Proposal, judge, taylor_step
-
-
-@dataclass(frozen=True)
-class MultilevelParameters:
-    """Choices of the recursion (defaults chosen by experiment, docs/results.md)."""
-
-    levels: int = 2
-    min_width: int = 16
-    coarse_max_iter: int = 1
-    kappa_h: float = 0.5
-    eps_h: float = 1e-8
-    pre_smooth: int = 0
-    post_smooth: int = 0
-    theta: float = 0.25
-    strength: str = "min"
-    interpolation: str = "direct"
-    coarse_start: str = "collect"
-    coarse_model: str = "galerkin"
-    galerkin_basis: str = "orthonormal"
-    rebuild_every: int = 1
-    max_coarse_ratio: float = 0.8
+from mlpar.parameters import MultilevelParameters
 
 
 class CorrectedObjective:

@@ -6,7 +6,7 @@ PETSc solver, method) and knows nothing about the command line or files.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from mlpar.comm import Comm
 from mlpar.config import Config
@@ -49,14 +49,10 @@ def problem_size(cfg: Config) -> tuple[int, int, int]:
 
 
 def multilevel_parameters(cfg: Config) -> MultilevelParameters:
-    """The recursion's settings taken from the configuration."""
-    return MultilevelParameters(
-        levels=cfg.levels, min_width=cfg.min_width, coarse_max_iter=cfg.coarse_max_iter,
-        kappa_h=cfg.kappa_h, eps_h=cfg.gtol, pre_smooth=cfg.pre_smooth,
-        post_smooth=cfg.post_smooth, theta=cfg.theta, strength=cfg.strength,
-        interpolation=cfg.interpolation, coarse_start=cfg.coarse_start,
-        coarse_model=cfg.coarse_model, galerkin_basis=cfg.galerkin_basis,
-        rebuild_every=cfg.rebuild_every)
+    """The recursion's settings taken from the configuration (ε_H is the gradient tolerance)."""
+    given = {f.name: getattr(cfg, f.name) for f in fields(MultilevelParameters)
+             if hasattr(cfg, f.name)}
+    return MultilevelParameters(**given, eps_h=cfg.gtol)
 
 
 def train(cfg: Config, comm: Comm, on_record=None, should_stop=None,
