@@ -107,6 +107,13 @@ def _interpolation(As: sp.csr_matrix, S: sp.csr_matrix, splitting: np.ndarray,
                          shape=(splitting.size, coarse.size))
 
 
+def _dense_to_csr(A: np.ndarray) -> sp.csr_matrix:
+    """All r² entries of a dense matrix as CSR, built directly (no scan for nonzeros)."""
+    r = A.shape[0]
+    return sp.csr_matrix((np.ascontiguousarray(A).ravel(), np.tile(np.arange(r), r),
+                          np.arange(0, r * r + 1, r)), shape=A.shape)
+
+
 def coarsen(A: np.ndarray, *, theta: float = 0.25, strength: str = "min",
             interpolation: str = "direct", alpha: float = 1.0) -> Transfer:
     """C/F splitting and prolongation of the neuron graph A (dense, symmetric)."""
@@ -115,7 +122,7 @@ def coarsen(A: np.ndarray, *, theta: float = 0.25, strength: str = "min",
     if interpolation not in INTERPOLATIONS:
         raise ValueError(f"unknown interpolation {interpolation!r}; "
                          f"expected one of {', '.join(INTERPOLATIONS)}")
-    As = sp.csr_matrix(A)
+    As = _dense_to_csr(A)
     S = classical_strength_of_connection(As, theta=theta, norm=strength)
     S = sp.csr_matrix(S)
     S.setdiag(0)
