@@ -224,3 +224,19 @@ def test_a_reused_hierarchy_is_checkpointed_and_resumed_bit_for_bit(tmp_path):
     proc = run_mlpar(["--resume", part, "--max-iter", "60"], 1)
     assert proc.returncode == 0, proc.stderr
     _same_run(full, part)
+
+
+def test_a_failing_rank_ends_the_whole_job(tmp_path):
+    """Rank 0 cannot write its checkpoint (the directory vanished) while rank 1 waits in a
+    collective: the job must end with an error, not hang."""
+    import shutil
+    rundir = tmp_path / "gone"
+    rundir.mkdir()
+    out = rundir / "run.h5"
+    proc = start_mlpar([*RUN, "--method", "lm", "--max-iter", "100000", "--ftol", "0",
+                        "--checkpoint-every", "1", "--out", out], 2)
+    _wait_for_progress(proc, out)
+    shutil.rmtree(rundir)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode not in (0, None)
+    assert "mlpar: rank 0 of 2: unexpected error" in stderr
