@@ -173,8 +173,9 @@ class Hierarchy:
                 lin = coarse.linearize(y0)
 
     def export(self) -> dict[str, np.ndarray]:
-        """The hierarchy as named arrays (checkpoint ``method_state``); empty if none is built."""
-        if self.built_at < 0:
+        """The hierarchy as named arrays (checkpoint ``method_state``); empty if none is built,
+        or if it is rebuilt at every recursive attempt anyway (``rebuild_every`` = 1)."""
+        if self.built_at < 0 or self.prm.rebuild_every == 1:
             return {}
         out = {"built_at": np.array([self.built_at])}
         for j, t in enumerate(self.transfers):
