@@ -19,6 +19,7 @@ import typing
 from dataclasses import dataclass, fields
 
 from mlpar import activations
+from mlpar.amg import INTERPOLATIONS, STRENGTHS
 from mlpar.parameters import LMParameters, MultilevelParameters
 from mlpar.problems import NAMES as PROBLEMS
 
@@ -26,8 +27,6 @@ METHODS = ("lm", "rlm", "arc", "rarc")
 LOSSES = ("l2", "l1", "logistic")
 SOLVE_FORMS = ("auto", "normal", "residual", "assembled")
 INITS = ("spread", "uniform")
-STRENGTHS = ("min", "abs")
-INTERPOLATIONS = ("direct", "injection")
 COARSE_STARTS = ("collect", "injection", "restriction")
 COARSE_MODELS = ("galerkin", "network")
 GALERKIN_BASES = ("orthonormal", "interpolation")
