@@ -9,7 +9,7 @@ export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_rmaps_base_oversubscribe=1
 export PRTE_MCA_rmaps_default_mapping_policy=:oversubscribe
 MPIRUN  := $(MPIEXEC) --map-by :OVERSUBSCRIBE
-PYTEST_MPI := -m mpi4py -m pytest -q -p no:cacheprovider --timeout=300 --timeout-method=thread
+PYTEST_MPI := -m mpi4py -m pytest -q -p no:cacheprovider --color=no --timeout=300 --timeout-method=thread
 
 .PHONY: setup run test test-serial test-mpi bench
 setup:
@@ -22,7 +22,7 @@ run: setup
 test: setup test-serial test-mpi
 
 test-serial:
-	$(PY) -m pytest -q --timeout=600 tests --ignore=tests/mpi
+	$(PY) -m pytest -q --color=no --timeout=600 tests --ignore=tests/mpi
 
 test-mpi:
 	timeout 900 $(MPIRUN) -n 2 $(PY) $(PYTEST_MPI) tests/mpi
