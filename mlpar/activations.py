@@ -47,39 +47,44 @@ def _tanh_derivatives(y: np.ndarray, first: int, last: int, out: np.ndarray) -> 
             d *= 8.0 * (3.0 * u - 1.0)
 
 
-def derivatives(name: str, x: np.ndarray, order: int) -> np.ndarray:
-    """Return D with D[k] = σ^(k)(x) for k = 0..order, shape (order + 1,) + x.shape.
+def derivatives(name: str, x: np.ndarray, order: int, first: int = 0) -> np.ndarray:
+    """Return D with D[k − first] = σ^(k)(x) for k = first..order.
 
     Parameters
     ----------
     name : one of :data:`NAMES`.
     x : arguments (any shape).
-    order : highest derivative, 0..:data:`MAX_ORDER`.
+    order : highest derivative, first..:data:`MAX_ORDER`.
+    first : lowest derivative wanted (the others are not computed).
     """
     if name not in NAMES:
         raise ValueError(f"unknown activation {name!r}; expected one of {', '.join(NAMES)}")
-    if not 0 <= order <= MAX_ORDER:
-        raise ValueError(f"derivative order {order} outside 0..{MAX_ORDER}")
+    if not 0 <= first <= order <= MAX_ORDER:
+        raise ValueError(f"derivative order {order} outside 0..{MAX_ORDER} "
+                         f"(or below the first order {first})")
     x = np.asarray(x, dtype=np.float64)
-    D = np.empty((order + 1,) + x.shape)
+    D = np.empty((order - first + 1,) + x.shape)
     if name == "tanh":
-        _tanh_derivatives(x, 0, order, D)
+        _tanh_derivatives(x, first, order, D)
         return D
-    y = 0.5 * x
     if name == "sigmoid":
-        _tanh_derivatives(y, 0, order, D)
-        for k in range(1, order + 1):
-            D[k] *= 0.5 ** k
+        _tanh_derivatives(0.5 * x, first, order, D)
+        for k in range(max(first, 1), order + 1):
+            D[k - first] *= 0.5 ** k
         return D
     if name == "logit":
-        D[0] = expit(x)
+        if first == 0:
+            D[0] = expit(x)
         if order >= 1:
-            _tanh_derivatives(y, 1, order, D[1:])
-            for k in range(1, order + 1):
-                D[k] *= 0.5 ** (k + 1)
+            lo = max(first, 1)
+            _tanh_derivatives(0.5 * x, lo, order, D[lo - first:])
+            for k in range(lo, order + 1):
+                D[k - first] *= 0.5 ** (k + 1)
         return D
     # softplus: σ' = logit, σ^(k) = logit^(k−1)
-    D[0] = np.logaddexp(0.0, x)
+    if first == 0:
+        D[0] = np.logaddexp(0.0, x)
     if order >= 1:
-        D[1:] = derivatives("logit", x, order - 1)
+        lo = max(first, 1)
+        D[lo - first:] = derivatives("logit", x, order - 1, lo - 1)
     return D

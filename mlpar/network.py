@@ -38,21 +38,22 @@ def split(p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return p[:r], p[r:2 * r], p[2 * r:]
 
 
-def _max_order(terms: Terms) -> int:
-    return max(k for k, _ in terms)
+def _orders(terms: Terms, extra: int) -> tuple[int, int]:
+    """The lowest and highest derivative of σ that the operator (plus ``extra``) needs."""
+    return min(k for k, _ in terms), max(k for k, _ in terms) + extra
 
 
 def apply_operator(activation: str, p: np.ndarray, z: np.ndarray, terms: Terms) -> np.ndarray:
     """Return D(ĝ)(z_j) = Σ_k c_k ĝ^(k)(z_j) for every point z_j."""
     v, w, b = split(p)
     out = np.empty(z.size)
-    top = _max_order(terms)
+    low, top = _orders(terms, 0)
     for lo in range(0, z.size, ROW_BLOCK):
         zb = z[lo:lo + ROW_BLOCK]
-        S = activations.derivatives(activation, zb[:, None] * w + b, top)
+        S = activations.derivatives(activation, zb[:, None] * w + b, top, low)
         acc = np.zeros(zb.size)
         for k, c in terms:
-            acc += c * (S[k] @ (v * w ** k))
+            acc += c * (S[k - low] @ (v * w ** k))
         out[lo:lo + ROW_BLOCK] = acc
     return out
 
@@ -74,10 +75,10 @@ def operator_jacobian(activation: str, p: np.ndarray, z: np.ndarray, terms: Term
     m = z.size
     J = np.empty((m, 3 * r)) if out is None else out
     values = np.empty(m)
-    top = _max_order(terms) + 1
+    low, top = _orders(terms, 1)
     for lo in range(0, m, ROW_BLOCK):
         zb = z[lo:lo + ROW_BLOCK]
-        S = activations.derivatives(activation, zb[:, None] * w + b, top)
+        S = activations.derivatives(activation, zb[:, None] * w + b, top, low)
         Jv = J[lo:lo + zb.size, :r]
         Jw = J[lo:lo + zb.size, r:2 * r]
         Jb = J[lo:lo + zb.size, 2 * r:]
@@ -86,11 +87,12 @@ def operator_jacobian(activation: str, p: np.ndarray, z: np.ndarray, terms: Term
         Jb.fill(0.0)
         for k, c in terms:
             wk = c * w ** k
-            Jv += S[k] * wk
-            Jb += S[k + 1] * (v * wk)
-            Jw += (S[k + 1] * zb[:, None]) * (v * wk)
+            Sk, Sk1 = S[k - low], S[k + 1 - low]
+            Jv += Sk * wk
+            Jb += Sk1 * (v * wk)
+            Jw += (Sk1 * zb[:, None]) * (v * wk)
             if k > 0:
-                Jw += S[k] * (c * k * v * w ** (k - 1))
+                Jw += Sk * (c * k * v * w ** (k - 1))
         values[lo:lo + zb.size] = Jv @ v
     return values, J
 

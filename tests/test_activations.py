@@ -54,3 +54,15 @@ def test_bad_name_and_order():
         activations.derivatives("relu", np.zeros(2), 1)
     with pytest.raises(ValueError, match="order 5 outside 0..4"):
         activations.derivatives("tanh", np.zeros(2), 5)
+
+
+@pytest.mark.parametrize("name", activations.NAMES)
+def test_a_range_of_orders_equals_the_full_table(name):
+    x = np.linspace(-50, 50, 201)
+    full = activations.derivatives(name, x, 4)
+    for first in range(5):
+        for order in range(first, 5):
+            part = activations.derivatives(name, x, order, first)
+            assert np.array_equal(part, full[first:order + 1]), (first, order)
+    with pytest.raises(ValueError, match="below the first order"):
+        activations.derivatives(name, x, 1, 2)
