@@ -15,6 +15,10 @@ and its parameter Jacobian has, for each term (k, c), the columns
     ∂/∂w_i = c v_i (k w_i^(k−1) σ^(k)(a_i) + w_i^k z σ^(k+1)(a_i))
     ∂/∂b_i = c v_i w_i^k σ^(k+1)(a_i).
 
+Each point's D(ĝ)(z) depends on neuron i only through (v_i, w_i, b_i), so its
+Hessian in p is block-diagonal with one symmetric 3×3 block per neuron
+(:func:`operator_curvature`); it needs σ up to order k + 2.
+
 Everything here is pure numpy; rows (points) are processed in blocks so that the
 m × r temporaries stay bounded for wide networks and many points.
 """
@@ -95,6 +99,57 @@ def operator_jacobian(activation: str, p: np.ndarray, z: np.ndarray, terms: Term
                 Jw += Sk * (c * k * v * w ** (k - 1))
         values[lo:lo + zb.size] = Jv @ v
     return values, J
+
+
+CURVATURE_ENTRIES = ("vv", "vw", "vb", "ww", "wb", "bb")
+"""Rows of the (6, r) array returned by :func:`operator_curvature`."""
+
+
+def operator_curvature(activation: str, p: np.ndarray, z: np.ndarray, terms: Terms,
+                       weights: np.ndarray) -> np.ndarray:
+    """Return M = Σ_j weights_j ∇²_p D(ĝ)(z_j) as its 3×3 blocks per neuron, shape (6, r).
+
+    Row e of the result holds entry e of :data:`CURVATURE_ENTRIES` for every
+    neuron.  For a term c·(d/dz)^k and S_q = σ^(q)(w z + b), the nonzero second
+    derivatives of c v w^k S_k are
+
+        ∂²/∂v∂w = c (k w^(k−1) S_k + w^k z S_{k+1})       ∂²/∂v∂b = c w^k S_{k+1}
+        ∂²/∂w²  = c v (k(k−1) w^(k−2) S_k + 2k w^(k−1) z S_{k+1} + w^k z² S_{k+2})
+        ∂²/∂w∂b = c v (k w^(k−1) S_{k+1} + w^k z S_{k+2})  ∂²/∂b² = c v w^k S_{k+2}
+
+    (∂²/∂v² = 0), each summed over the points with the given weights.
+    """
+    v, w, b = split(p)
+    M = np.zeros((6, v.size))
+    vv, vw, vb, ww, wb, bb = M
+    low, top = _orders(terms, 2)
+    for lo in range(0, z.size, ROW_BLOCK):
+        zb = z[lo:lo + ROW_BLOCK]
+        ub = weights[lo:lo + ROW_BLOCK]
+        S = activations.derivatives(activation, zb[:, None] * w + b, top, low)
+        uz, uzz = ub * zb, ub * zb * zb
+        for k, c in terms:
+            Sk, Sk1, Sk2 = S[k - low], S[k + 1 - low], S[k + 2 - low]
+            A0, A1, A1z = ub @ Sk, ub @ Sk1, uz @ Sk1
+            A2, A2z, A2zz = ub @ Sk2, uz @ Sk2, uzz @ Sk2
+            wk = c * w ** k
+            wk1 = c * k * w ** (k - 1) if k >= 1 else np.zeros_like(w)
+            wk2 = c * k * (k - 1) * w ** (k - 2) if k >= 2 else np.zeros_like(w)
+            vw += wk1 * A0 + wk * A1z
+            vb += wk * A1
+            ww += v * (wk2 * A0 + 2.0 * wk1 * A1z + wk * A2zz)
+            wb += v * (wk1 * A1 + wk * A2z)
+            bb += v * wk * A2
+    return M
+
+
+def apply_curvature(M: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """The block-diagonal product M s for M from :func:`operator_curvature` (18r flops)."""
+    vv, vw, vb, ww, wb, bb = M
+    sv, sw, sb = split(s)
+    return np.concatenate([vv * sv + vw * sw + vb * sb,
+                           vw * sv + ww * sw + wb * sb,
+                           vb * sv + wb * sw + bb * sb])
 
 
 def initial_parameters(width: int, nu: float, seed: int, scheme: str = "spread") -> np.ndarray:

@@ -32,7 +32,7 @@ from typing import Callable
 
 import numpy as np
 
-from mlpar.network import Terms, apply_operator, operator_jacobian
+from mlpar.network import Terms, apply_operator, operator_curvature, operator_jacobian
 
 NAMES = ("poisson", "helmholtz", "fit")
 
@@ -110,6 +110,23 @@ class ResidualBlock:
         self.scale = 1.0 / math.sqrt(t)
         self.scale_bc = math.sqrt(lambda_p / t)
         self.size = hi - lo
+
+    @property
+    def row_scale(self) -> np.ndarray:
+        """√c_j for each row: F_j = √c_j r_j with c_j = 1/t inside, λ_p/t on the boundary."""
+        return np.concatenate([np.full(self.z.size, self.scale),
+                               np.full(self.z_bc.size, self.scale_bc)])
+
+    def curvature(self, p: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """Σ_j u_j ∇²F_j over the block's rows, as (6, r) blocks (see
+        :func:`mlpar.network.operator_curvature`)."""
+        k = self.z.size
+        M = operator_curvature(self.activation, p, self.z, self.problem.terms,
+                               self.scale * u[:k])
+        if self.z_bc.size:
+            M += operator_curvature(self.activation, p, self.z_bc, ((0, 1.0),),
+                                    self.scale_bc * u[k:])
+        return M
 
     def residuals(self, p: np.ndarray) -> np.ndarray:
         """Return the block's residuals F_lo..F_{hi−1} at p."""
