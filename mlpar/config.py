@@ -20,11 +20,11 @@ from dataclasses import dataclass, fields
 
 from mlpar import activations
 from mlpar.amg import INTERPOLATIONS, STRENGTHS
+from mlpar.losses import NAMES as LOSSES
 from mlpar.parameters import LMParameters, MultilevelParameters
 from mlpar.problems import NAMES as PROBLEMS
 
 METHODS = ("lm", "rlm", "arc", "rarc")
-LOSSES = ("l2", "l1", "logistic")
 SOLVE_FORMS = ("auto", "normal", "residual", "assembled")
 INITS = ("spread", "uniform")
 COARSE_STARTS = ("collect", "injection", "restriction")
@@ -78,6 +78,9 @@ class Config:
     galerkin_basis: str = MultilevelParameters.galerkin_basis
     rebuild_every: int = MultilevelParameters.rebuild_every
     checkpoint_seconds: float = 0.0
+    l1_smoothing: float = 1e-3
+    cubic_theta: float = 0.5
+    krylov_max_it: int = 300
 
     def validate(self) -> "Config":
         """Check every field; raise ConfigError naming the first bad one."""
@@ -108,10 +111,12 @@ class Config:
         choice("coarse_start", COARSE_STARTS)
         choice("coarse_model", COARSE_MODELS)
         choice("galerkin_basis", GALERKIN_BASES)
-        for name in ("nu", "lambda0", "lambda_min", "ksp_rtol", "gtol", "progress_interval"):
+        for name in ("nu", "lambda0", "lambda_min", "ksp_rtol", "gtol", "progress_interval",
+                     "l1_smoothing", "cubic_theta"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"--{_opt(name)}: must be > 0, got {getattr(self, name)}")
-        for name in ("width", "test_points", "levels", "min_width", "coarse_max_iter"):
+        for name in ("width", "test_points", "levels", "min_width", "coarse_max_iter",
+                     "krylov_max_it"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{_opt(name)}: must be a positive integer, got {getattr(self, name)}")
         for name in ("points", "max_iter", "seed", "checkpoint_every", "pre_smooth", "post_smooth",
@@ -129,9 +134,8 @@ class Config:
             raise ConfigError(f"--lambda-min ({self.lambda_min}) must not exceed --lambda0 ({self.lambda0})")
         if self.method in ("lm", "rlm") and self.loss != "l2":
             raise ConfigError(f"--method {self.method} is a least-squares method and needs --loss l2 "
-                              f"(got --loss {self.loss})")
-        if self.method in ("arc", "rarc"):
-            raise ConfigError(f"--method {self.method} is not available in this version; use --method lm")
+                              f"(got --loss {self.loss}); use --method arc or rarc for "
+                              f"{self.loss}")
         if not self.out:
             raise ConfigError("--out: an output file name is required")
         return self
@@ -146,7 +150,7 @@ _TYPES = typing.get_type_hints(Config)
 _HELP = {
     "problem": "training problem", "nu": "frequency ν of the true solution / target",
     "width": "hidden-layer width r", "points": "training points (default: h = 1/(3ν))",
-    "activation": "σ as the seed defines it", "loss": "loss function (lm needs l2)",
+    "activation": "σ as the seed defines it", "loss": "loss function (lm and rlm need l2)",
     "method": "optimisation method", "seed": "seeds every random choice",
     "init": "initial weights: 'spread' puts the kinks in (0,1), 'uniform' draws U(-1,1)",
     "max_iter": "limit on fine-level iterations", "gtol": "stop when ||grad f|| <= GTOL",
@@ -159,22 +163,25 @@ _HELP = {
     "checkpoint_every": "iterations between checkpoints (0: none)",
     "resume": "continue the run stored in this file",
     "progress_interval": "seconds between progress lines", "quiet": "print only the summary",
-    "levels": "rlm: number of levels, the trained network included",
-    "min_width": "rlm: do not coarsen a level narrower than this",
-    "coarse_max_iter": "rlm: iteration cap on each coarse level",
-    "kappa_h": "rlm: recurse only if ||R g|| >= KAPPA_H ||g||",
-    "pre_smooth": "rlm: Taylor iterations before each recursive attempt (V-cycle)",
-    "post_smooth": "rlm: Taylor iterations after each recursive attempt (V-cycle)",
-    "theta": "rlm: AMG strength threshold (the seed's epsilon)",
-    "strength": "rlm: strong couplings: min (the seed's rule) or abs",
-    "interpolation": "rlm: AMG interpolation: direct or injection",
-    "coarse_start": "rlm: coarse starting point: collect (C-neurons' w, b and v_H = P^T v), injection onto the C-neurons, or restriction R x",
-    "coarse_model": "rlm: coarse model: galerkin (Gauss-Newton model on range(P)) or network "
+    "levels": "rlm, rarc: number of levels, the trained network included",
+    "min_width": "rlm, rarc: do not coarsen a level narrower than this",
+    "coarse_max_iter": "rlm, rarc: iteration cap on each coarse level",
+    "kappa_h": "rlm, rarc: recurse only if ||R g|| >= KAPPA_H ||g||",
+    "pre_smooth": "rlm, rarc: Taylor iterations before each recursive attempt (V-cycle)",
+    "post_smooth": "rlm, rarc: Taylor iterations after each recursive attempt (V-cycle)",
+    "theta": "rlm, rarc: AMG strength threshold (the seed's epsilon)",
+    "strength": "rlm, rarc: strong couplings: min (the seed's rule) or abs",
+    "interpolation": "rlm, rarc: AMG interpolation: direct or injection",
+    "coarse_start": "rlm, rarc: coarse starting point: collect (C-neurons' w, b and v_H = P^T v), injection onto the C-neurons, or restriction R x",
+    "coarse_model": "rlm, rarc: coarse model: galerkin (Gauss-Newton model on range(P)) or network "
                     "(the narrower network with first-order correction, the seed's)",
     "checkpoint_seconds": "seconds between checkpoints (0: none; rank 0's clock decides)",
-    "galerkin_basis": "rlm: basis of range(P) for the galerkin model: orthonormal (coarse λ "
+    "galerkin_basis": "rlm, rarc: basis of range(P) for the galerkin model: orthonormal (coarse λ "
                       "regularises like the fine one) or the interpolation P itself",
-    "rebuild_every": "rlm: rebuild the hierarchy every N iterations (0: build once)",
+    "rebuild_every": "rlm, rarc: rebuild the hierarchy every N iterations (0: build once)",
+    "l1_smoothing": "l1: train sqrt(r^2 + δ^2) − δ with this δ instead of |r|",
+    "cubic_theta": "arc: Lanczos stops when ||grad m(s)|| <= CUBIC_THETA ||s||^2",
+    "krylov_max_it": "arc: at most this many Lanczos iterations per subproblem",
 }
 
 _CHOICES = {"problem": PROBLEMS, "activation": activations.NAMES, "loss": LOSSES,
@@ -194,7 +201,8 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> _Parser:
     p = _Parser(prog="mlpar", description=(
-        "Train the seed's shallow network with (multilevel) Levenberg–Marquardt over MPI. "
+        "Train the seed's shallow network with (multilevel) Levenberg–Marquardt or "
+        "cubic regularisation (ARC) over MPI. "
         "Arguments with a single dash (-ksp_type cg, -ksp_monitor) go to PETSc."),
         allow_abbrev=False)
     p.add_argument("--config", metavar="FILE.toml", help="read options from a TOML file")

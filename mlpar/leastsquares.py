@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mlpar.amg import Transfer
 from mlpar.comm import Comm
 from mlpar.problems import ResidualBlock
 
@@ -49,6 +50,9 @@ class Linearization:
 class LeastSquares:
     """f(p) = ½‖F(p)‖² with rows distributed over the ranks of ``comm``."""
 
+    coherent = False
+    """Not a Galerkin model: a coarse level built on it needs the first-order correction."""
+
     def __init__(self, block: ResidualBlock, comm: Comm, m: int, n: int, flops: FlopCounter):
         self.block = block
         self.comm = comm
@@ -67,7 +71,9 @@ class LeastSquares:
         return 0.5 * self.comm.sum_scalar(float(F @ F))
 
     def linearize(self, x: np.ndarray) -> Linearization:
-        """f, ∇f = JᵀF, and the local F, J at x (one Allreduce of n + 1 numbers)."""
+        """f, ∇f = JᵀF, and the local F, J at x (one Allreduce of n + 1 numbers).
+
+        The returned ``J`` is this objective's buffer: valid until the next call."""
         if self._J is None or self._J.shape != (self.m_local, x.size):
             self._J = np.empty((self.m_local, x.size))
         F, J = self.block.residuals_and_jacobian(x, out=self._J)
@@ -92,3 +98,48 @@ class LeastSquares:
         """sᵀJᵀJs = Σ_p ‖J_p s‖²."""
         Js = self.jac(lin, s)
         return self.comm.sum_scalar(float(Js @ Js))
+
+    def narrower(self, n: int) -> "LeastSquares":
+        """The same residuals for a network of n/3 neurons."""
+        return LeastSquares(self.block, self.comm, self.m, n, self.flops)
+
+    def galerkin(self, lin: Linearization, transfer: Transfer) -> "GalerkinObjective":
+        """The Gauss–Newton model at ``lin`` restricted to range(P_full)."""
+        return GalerkinObjective(lin, transfer, self.comm, self.m, self.flops)
+
+
+class GalerkinObjective(LeastSquares):
+    """h(s) = ½‖F + J P s‖²: the Gauss–Newton model of the level above, restricted to range(P).
+
+    With J_H = J P_full (formed once, locally: 2·m·3·nnz(P) flops), h is again a
+    distributed least-squares function of the coarse correction s (x_0 = 0), with
+    ∇h(0) = P_fullᵀ Jᵀ F = R g (α = 1): coherent to first and second order.
+    """
+
+    coherent = True
+
+    def __init__(self, lin: Linearization, transfer: Transfer, comm: Comm, m: int, flops):
+        r_f, r_c = transfer.widths
+        super().__init__(None, comm, m, 3 * r_c, flops)
+        PT = transfer.P.T.tocsr()
+        self.J_H = np.hstack([(PT @ lin.J[:, k * r_f:(k + 1) * r_f].T).T for k in range(3)])
+        flops.add(6.0 * m * transfer.P.nnz)
+        self.F = lin.F
+
+    @property
+    def m_local(self) -> int:
+        return self.F.size
+
+    def value(self, s: np.ndarray) -> float:
+        Fs = self.F + self.J_H @ s
+        self.flops.add(2.0 * self.m * self.n)
+        return 0.5 * self.comm.sum_scalar(float(Fs @ Fs))
+
+    def linearize(self, s: np.ndarray) -> Linearization:
+        Fs = self.F + self.J_H @ s
+        buf = np.empty(self.n + 1)
+        buf[:-1] = self.J_H.T @ Fs
+        buf[-1] = 0.5 * float(Fs @ Fs)
+        self.comm.sum_inplace(buf)
+        self.flops.add(4.0 * self.m * self.n)
+        return Linearization(x=s.copy(), f=float(buf[-1]), g=buf[:-1], F=Fs, J=self.J_H)

@@ -108,10 +108,24 @@ class State:
     method_state: dict[str, np.ndarray] = field(default_factory=dict)
 
 
+def taylor_step(objective, solver: RegularizedSolver, lin: Linearization, lam: float,
+                level: int) -> Proposal:
+    """The Gauss–Newton step regularised by λ and its Taylor-model decrease
+    pred = −gᵀs − ½‖Js‖²; a failed KSP gives a step that the ratio test rejects."""
+    try:
+        s, info = solver.solve(lin, lam)
+    except LinearSolveError:
+        return Proposal(np.zeros_like(lin.x), -math.inf, level)
+    pred = -float(lin.g @ s) - 0.5 * objective.gauss_newton_curvature(lin, s)
+    return Proposal(s, pred, level, info.iterations)
+
+
 class LevenbergMarquardt:
-    """Single-level LM; :meth:`propose` is the hook the multilevel method overrides."""
+    """Single-level LM; :meth:`propose` is the hook the multilevel method overrides,
+    :attr:`step` the Taylor-step rule the higher-order methods replace."""
 
     level = 0
+    step = staticmethod(taylor_step)
 
     def __init__(self, objective: LeastSquares, solver: RegularizedSolver, prm: LMParameters):
         self.objective = objective
@@ -119,7 +133,7 @@ class LevenbergMarquardt:
         self.prm = prm
 
     def taylor_step(self, lin: Linearization, lam: float) -> Proposal:
-        return taylor_step(self.objective, self.solver, lin, lam, self.level)
+        return self.step(self.objective, self.solver, lin, lam, self.level)
 
     def export_state(self) -> dict[str, np.ndarray]:
         """Arrays the method keeps between iterations (stored in checkpoints)."""
@@ -137,18 +151,6 @@ class LevenbergMarquardt:
         """One trial: return (proposal, ρ, accepted, new λ)."""
         prop = self.propose(lin, lam, iteration)
         return (prop, *judge(self.objective, lin, prop, lam, self.prm))
-
-
-def taylor_step(objective, solver: RegularizedSolver, lin: Linearization, lam: float,
-                level: int) -> Proposal:
-    """The Gauss–Newton step regularised by λ and its Taylor-model decrease
-    pred = −gᵀs − ½‖Js‖²; a failed KSP gives a step that the ratio test rejects."""
-    try:
-        s, info = solver.solve(lin, lam)
-    except LinearSolveError:
-        return Proposal(np.zeros_like(lin.x), -math.inf, level)
-    pred = -float(lin.g @ s) - 0.5 * objective.gauss_newton_curvature(lin, s)
-    return Proposal(s, pred, level, info.iterations)
 
 
 def judge(objective, lin: Linearization, prop: Proposal, lam: float, prm: LMParameters

@@ -32,23 +32,32 @@ level that asked for it.
 
 The fine-level iterations follow a V-cycle pattern: ``pre_smooth`` Taylor
 iterations, one recursive attempt, ``post_smooth`` Taylor iterations, repeated.
+
+The same recursion drives the higher-order family: :class:`MultilevelARC`
+(RARC) takes cubic-regularised Taylor steps (:mod:`mlpar.arc`) on every level;
+its Galerkin coarse model is the second-order Taylor model restricted to
+range(P) (:class:`mlpar.secondorder.GalerkinQuadratic`).
 """
 
 from __future__ import annotations
+
+from typing import Callable
 
 import numpy as np
 import scipy.sparse as sp
 
 from mlpar import amg
+from mlpar.arc import cubic_step
 from mlpar.comm import Comm
 from mlpar.leastsquares import LeastSquares, Linearization
-from mlpar.linsolve import RegularizedSolver
-from mlpar.lm import LevenbergMarquardt, LMParameters, Proposal, judge, taylor_step
+from mlpar.lm import LevenbergMarquardt, LMParameters, Proposal, judge
 from mlpar.parameters import MultilevelParameters
 
 
 class CorrectedObjective:
     """h(y) = f(y) + δᵀ(y − y_0): a coarse objective with first-order correction."""
+
+    coherent = False
 
     def __init__(self, base: LeastSquares, y0: np.ndarray, delta: np.ndarray):
         self.base = base
@@ -79,40 +88,9 @@ class CorrectedObjective:
     def gauss_newton_curvature(self, lin, s):
         return self.base.gauss_newton_curvature(lin, s)
 
-
-class GalerkinObjective(LeastSquares):
-    """h(s) = ½‖F + J P s‖²: the Gauss–Newton model of the level above, restricted to range(P).
-
-    With J_H = J P_full (formed once, locally: 2·m·3·nnz(P) flops), h is again a
-    distributed least-squares function of the coarse correction s (x_0 = 0), with
-    ∇h(0) = P_fullᵀ Jᵀ F = R g (α = 1): coherent to first and second order.
-    """
-
-    def __init__(self, lin: Linearization, transfer: amg.Transfer, comm: Comm, m: int, flops):
-        r_f, r_c = transfer.widths
-        super().__init__(None, comm, m, 3 * r_c, flops)
-        PT = transfer.P.T.tocsr()
-        self.J_H = np.hstack([(PT @ lin.J[:, k * r_f:(k + 1) * r_f].T).T for k in range(3)])
-        flops.add(6.0 * m * transfer.P.nnz)
-        self.F = lin.F
-
-    @property
-    def m_local(self) -> int:
-        return self.F.size
-
-    def value(self, s: np.ndarray) -> float:
-        Fs = self.F + self.J_H @ s
-        self.flops.add(2.0 * self.m * self.n)
-        return 0.5 * self.comm.sum_scalar(float(Fs @ Fs))
-
-    def linearize(self, s: np.ndarray) -> Linearization:
-        Fs = self.F + self.J_H @ s
-        buf = np.empty(self.n + 1)
-        buf[:-1] = self.J_H.T @ Fs
-        buf[-1] = 0.5 * float(Fs @ Fs)
-        self.comm.sum_inplace(buf)
-        self.flops.add(4.0 * self.m * self.n)
-        return Linearization(x=s.copy(), f=float(buf[-1]), g=buf[:-1], F=Fs, J=self.J_H)
+    def hessvec(self, lin, s):
+        """∇²h = ∇²f: the correction is linear."""
+        return self.base.hessvec(lin, s)
 
 
 class Hierarchy:
@@ -123,16 +101,14 @@ class Hierarchy:
     coarsens and broadcasts, so every rank holds the same operators.
     """
 
-    def __init__(self, fine: LeastSquares, solve_form: str, ksp_rtol: float,
-                 prm: MultilevelParameters):
+    def __init__(self, fine, make_solver: Callable, prm: MultilevelParameters):
         self.fine = fine
         self.comm: Comm = fine.comm
-        self.solve_form = solve_form
-        self.ksp_rtol = ksp_rtol
+        self.make_solver = make_solver
         self.prm = prm
         self.transfers: list[amg.Transfer] = []
-        self.objectives: list[LeastSquares] = []
-        self.solvers: list[RegularizedSolver] = []
+        self.objectives: list = []
+        self.solvers: list = []
         self.built_at = -1
 
     def destroy(self) -> None:
@@ -163,14 +139,15 @@ class Hierarchy:
         """Build every level below the fine one from the linearisation ``lin`` at x_k."""
         self.destroy()
         self.built_at = iteration
+        objective = self.fine
         while len(self.transfers) + 1 < self.prm.levels and lin.x.size // 3 > self.prm.min_width:
             transfer = self._transfer_at(lin)
             if transfer is None:
                 break
             self._add_level(transfer)
             if len(self.transfers) + 1 < self.prm.levels:
-                coarse, y0 = self.coarse_model(len(self.transfers) - 1, lin)
-                lin = coarse.linearize(y0)
+                objective, y0 = self.coarse_model(len(self.transfers) - 1, objective, lin)
+                lin = objective.linearize(y0)
 
     def export(self) -> dict[str, np.ndarray]:
         """The hierarchy as named arrays (checkpoint ``method_state``); empty if none is built,
@@ -198,24 +175,23 @@ class Hierarchy:
             self._add_level(t)
             j += 1
 
-    def _add_level(self, transfer: amg.Transfer) -> LeastSquares:
-        base = LeastSquares(self.fine.block, self.comm, self.fine.m, 3 * transfer.widths[1],
-                            self.fine.flops)
+    def _add_level(self, transfer: amg.Transfer) -> None:
+        base = self.fine.narrower(3 * transfer.widths[1])
         self.transfers.append(transfer)
         self.objectives.append(base)
-        self.solvers.append(RegularizedSolver(base, self.solve_form, self.ksp_rtol))
-        return base
+        self.solvers.append(self.make_solver(base))
 
-    def coarse_model(self, j: int, lin: Linearization):
-        """The coarse objective of level L−j−1 at the level-(L−j) linearisation, and its x_0.
+    def coarse_model(self, j: int, objective, lin: Linearization):
+        """The coarse objective of level L−j−1 at the linearisation ``lin`` of ``objective``
+        (level L−j), and its x_0.
 
-        ``galerkin``: ½‖F + J P s‖² from s = 0.  ``network``: the narrower network
-        f^{l−1} from x_0 (see :meth:`start`); the caller adds the first-order correction.
+        ``galerkin``: the level's Taylor model restricted to range(P), from s = 0
+        (``objective.galerkin``).  ``network``: the narrower network f^{l−1} from x_0
+        (see :meth:`start`); the caller adds the first-order correction.
         """
         if self.prm.coarse_model == "galerkin":
             t = self.transfers[j]
-            return GalerkinObjective(lin, t, self.comm, self.fine.m, self.fine.flops), \
-                np.zeros(3 * t.widths[1])
+            return objective.galerkin(lin, t), np.zeros(3 * t.widths[1])
         return self.objectives[j], self.start(j, lin.x)
 
     def start(self, j: int, x: np.ndarray) -> np.ndarray:
@@ -242,7 +218,7 @@ class Hierarchy:
 class MultilevelLM(LevenbergMarquardt):
     """RLM: LM whose trial steps may come from the recursive coarse models."""
 
-    def __init__(self, objective: LeastSquares, solver: RegularizedSolver, prm: LMParameters,
+    def __init__(self, objective, solver, prm: LMParameters,
                  mprm: MultilevelParameters, hierarchy: Hierarchy):
         super().__init__(objective, solver, prm)
         self.mprm = mprm
@@ -267,7 +243,7 @@ class MultilevelLM(LevenbergMarquardt):
             if h.built_at < 0 or (every > 0 and iteration - h.built_at >= every):
                 h.build(lin, iteration)
             if h.transfers:
-                prop = self._recursive_step(0, lin, lam)
+                prop = self._recursive_step(0, self.objective, lin, lam)
                 if prop is not None:
                     return prop
         return self.taylor_step(lin, lam)
@@ -280,15 +256,17 @@ class MultilevelLM(LevenbergMarquardt):
             return Rg
         return None
 
-    def _recursive_step(self, j: int, lin: Linearization, lam: float) -> Proposal | None:
-        """Try the coarse model below level L−j at ``lin``; None if not useful or no success."""
+    def _recursive_step(self, j: int, objective, lin: Linearization, lam: float
+                        ) -> Proposal | None:
+        """Try the coarse model below level L−j (whose objective is linearised in ``lin``);
+        None if it is not useful or no coarse iteration succeeded."""
         h = self.hierarchy
         Rg = self._useful(j, lin.g)
         if Rg is None:
             return None
-        coarse, y0 = h.coarse_model(j, lin)
+        coarse, y0 = h.coarse_model(j, objective, lin)
         lin0 = coarse.linearize(y0)
-        if not isinstance(coarse, GalerkinObjective):  # first-order correction
+        if not coarse.coherent:  # first-order correction
             coarse = CorrectedObjective(coarse, y0, Rg - lin0.g)
             lin0.g = Rg.copy()
             lin0.least_squares_gradient = False
@@ -298,8 +276,8 @@ class MultilevelLM(LevenbergMarquardt):
         pred = lin0.f - coarse.value(y)
         return Proposal(h.prolong(j, y - y0), pred, j + 1, ksp_its)
 
-    def _minimize(self, depth: int, objective: CorrectedObjective, solver: RegularizedSolver,
-                  lin: Linearization, lam: float) -> tuple[np.ndarray, int, int]:
+    def _minimize(self, depth: int, objective, solver, lin: Linearization, lam: float
+                  ) -> tuple[np.ndarray, int, int]:
         """Approximately minimise a coarse model from ``lin``; (y, successes, KSP iterations)."""
         successes = ksp_total = 0
         x = lin.x
@@ -310,12 +288,18 @@ class MultilevelLM(LevenbergMarquardt):
                 break
             prop = None
             if depth < len(self.hierarchy.transfers):
-                prop = self._recursive_step(depth, lin, lam)
+                prop = self._recursive_step(depth, objective, lin, lam)
             if prop is None:
-                prop = taylor_step(objective, solver, lin, lam, depth)
+                prop = self.step(objective, solver, lin, lam, depth)
             ksp_total += prop.ksp_its
             _, accepted, lam = judge(objective, lin, prop, lam, self.prm)
             if accepted:
                 successes += 1
                 x, lin = lin.x + prop.s, None
         return x, successes, ksp_total
+
+
+class MultilevelARC(MultilevelLM):
+    """RARC: the recursion of RLM with cubic-regularised (q = 2) steps on every level."""
+
+    step = staticmethod(cubic_step)

@@ -2,8 +2,9 @@
 
 Layout (``format = "mlpar-result"``, ``schema_version`` below):
 
-* root attributes: ``status``, ``message``, ``iterations``, ``rmse``, ``loss``,
-  ``gnorm``, ``lambda``, ``flops_matvec``, ``nranks``, ``wall_time``,
+* root attributes: ``status``, ``message``, ``iterations``, ``rmse``, ``loss``
+  (the trained objective f), ``seed_loss`` (the seed's formula of the configured
+  loss on the training residuals, :func:`mlpar.losses.seed_loss`), ``gnorm``, ``lambda``, ``flops_matvec``, ``nranks``, ``wall_time``,
   ``mlpar_version`` and library versions, ``config`` (the resolved
   configuration as JSON), ``created_utc``;
 * ``params``: the final weights p = [v; w; b] (attribute ``layout``);

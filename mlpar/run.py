@@ -16,7 +16,7 @@ from mlpar.lm import STATUS_MESSAGES, State
 from mlpar.output import write_result
 from mlpar.report import Progress
 from mlpar.signals import StopRequest
-from mlpar.train import evaluate, problem_size, train
+from mlpar.train import evaluate, problem_size, seed_loss, train
 
 
 def versions() -> dict[str, str]:
@@ -44,6 +44,7 @@ class OutputWriter:
         error, solution = evaluate(self.cfg, state.x)
         attrs = {"status": status, "message": STATUS_MESSAGES.get(status, "checkpoint of a running job"),
                  "iterations": state.iteration, "rmse": error, "loss": state.f,
+                 "seed_loss": seed_loss(self.cfg, state.x),
                  "gnorm": state.gnorm, "lambda": state.lam, "flops_matvec": state.flops,
                  "nranks": self.comm.size, "wall_time": state.elapsed,
                  "training_points": problem_size(self.cfg)[0], "config": self.cfg.to_json(),

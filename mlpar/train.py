@@ -8,14 +8,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
+from mlpar import losses
+from mlpar.arc import AdaptiveCubic
 from mlpar.comm import Comm
 from mlpar.config import Config
+from mlpar.lanczos import CubicSolver
 from mlpar.leastsquares import FlopCounter, LeastSquares
 from mlpar.linsolve import RegularizedSolver
 from mlpar.lm import LevenbergMarquardt, LMParameters, State, run
-from mlpar.multilevel import Hierarchy, MultilevelLM, MultilevelParameters
+from mlpar.multilevel import Hierarchy, MultilevelARC, MultilevelLM, MultilevelParameters
 from mlpar.network import apply_operator, initial_parameters
-from mlpar.problems import ResidualBlock, default_point_count, make_problem, rmse, test_points
+from mlpar.problems import (ResidualBlock, default_point_count, make_problem, rmse, test_points,
+                            training_points)
+from mlpar.secondorder import SmoothLoss
 
 
 @dataclass
@@ -39,6 +44,15 @@ def evaluate(cfg: Config, x) -> tuple[float, dict]:
     solution = {"z": z, "u": apply_operator(cfg.activation, x, z, ((0, 1.0),)),
                 "u_true": problem.exact(z)}
     return rmse(problem, cfg.activation, x, z), solution
+
+
+def seed_loss(cfg: Config, x) -> float:
+    """The seed's formula of the configured loss on the interior training residuals
+    r_j = D(ĝ)(z_j) − g(z_j) (:func:`mlpar.losses.seed_loss`)."""
+    problem = make_problem(cfg.problem, cfg.nu)
+    z = training_points(problem_size(cfg)[0])
+    residuals = apply_operator(cfg.activation, x, z, problem.terms) - problem.rhs(z)
+    return losses.seed_loss(cfg.loss, residuals)
 
 
 def problem_size(cfg: Config) -> tuple[int, int, int]:
@@ -66,17 +80,28 @@ def train(cfg: Config, comm: Comm, on_record=None, should_stop=None,
     t, m, n = problem_size(cfg)
     lo, hi = comm.block_range(m)
     flops = FlopCounter()
-    objective = LeastSquares(ResidualBlock(problem, cfg.activation, t, cfg.lambda_p, lo, hi),
-                             comm, m, n, flops)
-    solver = RegularizedSolver(objective, cfg.solve_form, cfg.ksp_rtol)
+    block = ResidualBlock(problem, cfg.activation, t, cfg.lambda_p, lo, hi)
+    if cfg.method in ("arc", "rarc"):
+        objective = SmoothLoss(block, comm, m, n, flops, cfg.loss, cfg.l1_smoothing)
+
+        def make_solver(level_objective):
+            return CubicSolver(comm, level_objective.n, cfg.cubic_theta, cfg.krylov_max_it)
+    else:
+        objective = LeastSquares(block, comm, m, n, flops)
+
+        def make_solver(level_objective):
+            return RegularizedSolver(level_objective, cfg.solve_form, cfg.ksp_rtol)
+    solver = make_solver(objective)
     prm = LMParameters(lambda0=cfg.lambda0, lambda_min=cfg.lambda_min)
     hierarchy = None
-    if cfg.method == "rlm":
+    if cfg.method in ("rlm", "rarc"):
         mprm = multilevel_parameters(cfg)
-        hierarchy = Hierarchy(objective, cfg.solve_form, cfg.ksp_rtol, mprm)
-        method = MultilevelLM(objective, solver, prm, mprm, hierarchy)
+        hierarchy = Hierarchy(objective, make_solver, mprm)
+        kind = MultilevelARC if cfg.method == "rarc" else MultilevelLM
+        method = kind(objective, solver, prm, mprm, hierarchy)
     else:
-        method = LevenbergMarquardt(objective, solver, prm)
+        method = (AdaptiveCubic if cfg.method == "arc" else LevenbergMarquardt)(objective, solver,
+                                                                                prm)
     if state is None:
         x0 = initial_parameters(cfg.width, cfg.nu, cfg.seed, cfg.init)
         state = State(x0, cfg.lambda0, f0=objective.value(x0))
