@@ -26,6 +26,9 @@ BAD_ARGS = [
     (["--nu", "-3"], "--nu: must be > 0"),
     (["--problem", "heat"], "--problem: invalid choice"),
     (["--method", "lm", "--loss", "l1"], "needs --loss l2"),
+    (["--method", "rlm", "--loss", "logistic"], "use --method arc or rarc"),
+    (["--method", "arc", "--l1-smoothing", "0"], "--l1-smoothing: must be > 0"),
+    (["--method", "rarc", "--krylov-max-it", "0"], "--krylov-max-it: must be a positive"),
     (["--max-iter", "-1"], "--max-iter: must be >= 0"),
     (["--lambda-min", "1", "--lambda0", "0.1"], "must not exceed --lambda0"),
     (["--out", "/nonexistent-dir/x.h5"], "does not exist"),
@@ -102,16 +105,32 @@ def test_output_file_is_complete_and_readable(tmp_path):
         assert fh["solution"]["z"].shape[0] >= 1000
         assert np.isclose(fh.attrs["rmse"], np.sqrt(np.mean(
             (fh["solution"]["u"][()] - fh["solution"]["u_true"][()]) ** 2)))
+        # l2: f = ½·(seed's L2) + the boundary term, so the seed's value is below 2f
+        assert 0 < fh.attrs["seed_loss"] <= 2 * fh.attrs["loss"]
     assert not (tmp_path / "o.h5.tmp").exists()
 
 
-@pytest.mark.parametrize("method", ["lm", "rlm"])
-def test_weights_do_not_depend_on_the_number_of_ranks(tmp_path, method):
+def test_logistic_training_reports_the_seed_formula(tmp_path):
+    out = tmp_path / "o.h5"
+    proc = run_mlpar(["--problem", "fit", "--nu", "3", "--width", "16", "--quiet", "--method", "arc",
+                      "--loss", "logistic", "--out", out], 2)
+    assert proc.returncode == 0, proc.stderr
+    with h5py.File(out, "r") as fh:
+        assert fh.attrs["status"] == "converged"
+        # at a fit (residuals ≈ 0) the seed's 1/(1 + e^{y − ĝ}) is ½, not its infimum 0
+        assert fh.attrs["seed_loss"] == pytest.approx(0.5, abs=1e-3)
+        assert fh.attrs["loss"] < 1e-6
+
+
+@pytest.mark.parametrize("method,extra", [
+    ("lm", []), ("rlm", []), ("arc", ["--loss", "logistic"]),
+    ("rarc", ["--loss", "l1", "--kappa-h", "0.1"])])
+def test_weights_do_not_depend_on_the_number_of_ranks(tmp_path, method, extra):
     params = {}
     for n in (1, 2, 3):
         out = tmp_path / f"o{n}.h5"
         proc = run_mlpar([*SMALL, "--width", "64", "--max-iter", "15", "--method", method,
-                          "--out", out], n)
+                          *extra, "--out", out], n)
         assert proc.returncode == 0, proc.stderr
         params[n] = read_result(out)["params"]
     for n in (2, 3):

@@ -25,7 +25,7 @@ def _setup(coarse_model="galerkin", coarse_start="collect", nu=10.0, width=96, s
                         flops)
     mprm = MultilevelParameters(coarse_model=coarse_model, coarse_start=coarse_start,
                                 coarse_max_iter=3, kappa_h=0.1)
-    hierarchy = Hierarchy(fine, "auto", 1e-12, mprm)
+    hierarchy = Hierarchy(fine, lambda obj: RegularizedSolver(obj, "auto", 1e-12), mprm)
     solver = RegularizedSolver(fine, "auto", 1e-12)
     method = MultilevelLM(fine, solver, LMParameters(), mprm, hierarchy)
     x = initial_parameters(width, nu, seed)
@@ -42,7 +42,7 @@ def test_first_order_coherence_of_the_network_model(start):
     method, h, fine, lin = _setup("network", start)
     try:
         Rg = h.restrict(0, lin.g)
-        base, y0 = h.coarse_model(0, lin)
+        base, y0 = h.coarse_model(0, fine, lin)
         lin0 = base.linearize(y0)
         coarse = CorrectedObjective(base, y0, Rg - lin0.g)
         g_mu = coarse.linearize(y0).g
@@ -61,7 +61,7 @@ def test_galerkin_model_is_coherent_to_second_order():
     method, h, fine, lin = _setup("galerkin")
     try:
         t = h.transfers[0]
-        coarse, s0 = h.coarse_model(0, lin)
+        coarse, s0 = h.coarse_model(0, fine, lin)
         lin0 = coarse.linearize(s0)
         assert np.allclose(lin0.g, t.restrict(lin.g), rtol=1e-12, atol=1e-12 * np.abs(lin.g).max())
         assert lin0.f == pytest.approx(lin.f, rel=1e-13)
@@ -77,7 +77,7 @@ def test_galerkin_model_is_coherent_to_second_order():
 def test_a_two_level_step_reduces_the_loss():
     method, h, fine, lin = _setup("galerkin")
     try:
-        prop = method._recursive_step(0, lin, 1.0)
+        prop = method._recursive_step(0, fine, lin, 1.0)
         assert prop is not None and prop.level == 1
         assert prop.pred > 0
         assert fine.value(lin.x + prop.s) < lin.f
@@ -108,7 +108,8 @@ def test_hierarchy_levels_shrink_and_respect_the_minimum_width():
     prob = make_problem("poisson", 10.0)
     fine = LeastSquares(ResidualBlock(prob, "sigmoid", 29, 1.0, 0, 31), comm, 31, 3 * 256,
                         FlopCounter())
-    h = Hierarchy(fine, "auto", 1e-10, MultilevelParameters(levels=4, min_width=8))
+    h = Hierarchy(fine, lambda obj: RegularizedSolver(obj, "auto", 1e-10),
+                  MultilevelParameters(levels=4, min_width=8))
     try:
         h.build(fine.linearize(initial_parameters(256, 10.0, 0)), 0)
         widths = h.widths

@@ -89,3 +89,55 @@ def test_block_range_covers_everything_once(comm, n):
     assert all(a[1] == b[0] for a, b in zip(pieces, pieces[1:]))
     sizes = [hi - lo for lo, hi in pieces]
     assert max(sizes) - min(sizes) <= 1
+
+
+def _smooth_loss(comm, loss, serial=False, t=11, width=8):
+    """The loss with rows split over ``comm``, or (``serial``) all rows on this rank alone."""
+    from mpi4py import MPI
+
+    from mlpar.comm import Comm
+    from mlpar.secondorder import SmoothLoss
+    prob = make_problem("helmholtz", 4.0)
+    m = t + len(prob.boundary)
+    if serial:
+        comm = Comm(MPI.COMM_SELF)
+    lo, hi = comm.block_range(m)
+    block = ResidualBlock(prob, "tanh", t, 0.5, lo, hi)
+    return SmoothLoss(block, comm, m, 3 * width, FlopCounter(), loss, 0.05)
+
+
+@pytest.mark.parametrize("loss", ["l2", "l1", "logistic"])
+def test_hessian_vector_products_match_serial(comm, loss):
+    obj = _smooth_loss(comm, loss)
+    serial = _smooth_loss(comm, loss, serial=True)
+    p = initial_parameters(8, 4.0, seed=3)
+    s = np.cos(np.arange(p.size))
+    lin, ref = obj.linearize(p), serial.linearize(p)
+    Hs, Hs_ref = obj.hessvec(lin, s), serial.hessvec(ref, s)
+    assert_all(comm, np.isclose(lin.f, ref.f, rtol=1e-13), "loss")
+    assert_all(comm, np.allclose(lin.g, ref.g, rtol=1e-12, atol=1e-13 * np.abs(ref.g).max()),
+               "gradient")
+    assert_all(comm, np.allclose(Hs, Hs_ref, rtol=1e-12, atol=1e-12 * np.abs(Hs_ref).max()),
+               "Hessian-vector product")
+
+
+def test_cubic_subproblem_matches_a_dense_solve(comm):
+    """Lanczos to exhaustion on every rank count gives the global model minimiser of a dense
+    eigen-solve (Cartis–Gould–Toint characterisation)."""
+    from mlpar.arc import cubic_minimizer
+    from mlpar.lanczos import CubicSolver
+    obj = _smooth_loss(comm, "logistic")
+    serial = _smooth_loss(comm, "logistic", serial=True)
+    p = initial_parameters(8, 4.0, seed=4)
+    lin, ref = obj.linearize(p), serial.linearize(p)
+    lam = 0.3
+    solver = CubicSolver(comm, obj.n, theta=1e-12, max_it=obj.n)
+    try:
+        s, info = solver.solve(obj, lin, lam)
+    finally:
+        solver.destroy()
+    H = np.column_stack([serial.hessvec(ref, e) for e in np.eye(obj.n)])
+    theta, V = np.linalg.eigh(0.5 * (H + H.T))
+    exact, _ = cubic_minimizer(theta, V, ref.g, lam)
+    assert_all(comm, np.allclose(s, exact, rtol=1e-6, atol=1e-8 * np.abs(exact).max()),
+               f"Lanczos step differs from the dense one by {np.abs(s - exact).max():.2e}")
