@@ -7,11 +7,15 @@ Usage (from the repository root, after ``make setup``)::
     .venv/bin/python scripts/reproduce_tables.py                    # 2 ranks, seeds 0..4
     .venv/bin/python scripts/reproduce_tables.py --ranks 2 --seeds 0 1 --out /tmp/results.md
     .venv/bin/python scripts/reproduce_tables.py -- --init uniform  # extra mlpar options
+    .venv/bin/python scripts/reproduce_tables.py --methods arc rarc --label arc
+    .venv/bin/python scripts/reproduce_tables.py --methods arc rarc --set losses --label losses
 
 Each run is ``mpiexec -n RANKS python -m mlpar --problem P --nu NU --width R --method M
 --seed S`` (plus the extra options); the table gives the mean iteration count, the RMSE range,
-the range of the flops "save" (flops_matvec of LM / flops_matvec of RLM, seed by seed), and the
-wall-time ratio, next to the figures of the talk.
+the median flops, the range of the flops "save" (flops_matvec of LM / flops_matvec of RLM,
+seed by seed), and the wall-time ratio, next to the figures of the talk.  ``--set losses``
+runs instead the ``fit`` problem with each loss (l2, l1, logistic), for the higher-order
+methods (``--methods arc rarc``).
 """
 
 from __future__ import annotations
@@ -30,16 +34,24 @@ sys.path.insert(0, str(ROOT))
 
 from mlpar.output import read_result  # noqa: E402
 
-EXPERIMENTS = [
-    # (label, problem, nu, width, seed's LM iter, RLM iter, RMSE, save)
-    ("Poisson ν=20, r=2^9", "poisson", 20.0, 512, 282, 193, "1e-3", "1.2–1.75"),
-    ("Poisson ν=25, r=2^10", "poisson", 25.0, 1024, 632, 347, "1e-2–1e-3", "1.2–3.15"),
-    ("Helmholtz ν=5, r=2^10", "helmholtz", 5.0, 1024, 1243, 1229, "1e-2–1e-3", "1.2–3.1"),
-]
+EXPERIMENTS = {
+    # (label, problem, nu, width, options, seed's LM iter, RLM iter, RMSE, save)
+    "seed": [
+        ("Poisson ν=20, r=2^9", "poisson", 20.0, 512, [], 282, 193, "1e-3", "1.2–1.75"),
+        ("Poisson ν=25, r=2^10", "poisson", 25.0, 1024, [], 632, 347, "1e-2–1e-3", "1.2–3.15"),
+        ("Helmholtz ν=5, r=2^10", "helmholtz", 5.0, 1024, [], 1243, 1229, "1e-2–1e-3", "1.2–3.1"),
+    ],
+    "losses": [
+        (f"fit ν=10, r=2^8, t=60, {loss}", "fit", 10.0, 256,
+         ["--loss", loss, "--points", "60", "--l1-smoothing", "1e-2", "--gtol", "1e-6"],
+         "", "", "", "")
+        for loss in ("l2", "l1", "logistic")
+    ],
+}
 
 
 def run_one(problem, nu, width, method, seed, ranks, extra, workdir) -> dict:
-    out = Path(workdir) / f"{problem}-{nu:g}-{width}-{method}-{seed}.h5"
+    out = Path(workdir) / f"{problem}-{nu:g}-{width}-{method}-{seed}-{'_'.join(extra)}.h5"
     cmd = ["mpiexec", "--map-by", ":OVERSUBSCRIBE", "-n", str(ranks), sys.executable, "-m",
            "mlpar", "--problem", problem, "--nu", str(nu), "--width", str(width), "--method",
            method, "--seed", str(seed), "--out", str(out), "--force", "--quiet", *extra]
@@ -56,6 +68,8 @@ def main() -> None:
     ap.add_argument("--ranks", type=int, default=2)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--methods", nargs=2, default=["lm", "rlm"], metavar=("BASE", "MULTILEVEL"))
+    ap.add_argument("--set", choices=sorted(EXPERIMENTS), default="seed",
+                    help="the seed's three problems, or fit with each loss")
     ap.add_argument("--out", default=str(ROOT / "docs" / "results.md"))
     ap.add_argument("--label", default="default",
                     help="names the table's block in --out (each label has its own block)")
@@ -64,23 +78,26 @@ def main() -> None:
     extra = [a for a in args.extra if a != "--"]
     command = " ".join(["python", "scripts/reproduce_tables.py", *sys.argv[1:]])
     base, multi = args.methods
-    lines = [f"| problem | method | iter (mean) | iter range | RMSE range | save (flops {base}/{multi}) "
-             f"| median save | wall time ratio | seed's iter | seed's RMSE | seed's save | status |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [f"| problem | method | iter (mean) | iter range | RMSE range | flops (median) "
+             f"| save (flops {base}/{multi}) | median save | wall time ratio | seed's iter "
+             f"| seed's RMSE | seed's save | status |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     with tempfile.TemporaryDirectory() as workdir:
-        for label, problem, nu, width, it_lm, it_rlm, rmse_seed, save_seed in EXPERIMENTS:
-            res = {m: [run_one(problem, nu, width, m, s, args.ranks, extra, workdir)
+        for label, problem, nu, width, options, it_lm, it_rlm, rmse_seed, save_seed \
+                in EXPERIMENTS[args.set]:
+            res = {m: [run_one(problem, nu, width, m, s, args.ranks, [*options, *extra], workdir)
                        for s in args.seeds] for m in (base, multi)}
             saves = [a["flops_matvec"] / b["flops_matvec"] for a, b in zip(res[base], res[multi])]
             walls = [a["wall_time"] / b["wall_time"] for a, b in zip(res[base], res[multi])]
             for m, seed_iter in ((base, it_lm), (multi, it_rlm)):
                 its = [int(a["iterations"]) for a in res[m]]
                 rm = [float(a["rmse"]) for a in res[m]]
+                flops = statistics.median(float(a["flops_matvec"]) for a in res[m])
                 status = {str(a["status"]) for a in res[m]}
                 extra_cols = (f"{min(saves):.2f}–{max(saves):.2f} | {statistics.median(saves):.2f} | "
                               f"{statistics.median(walls):.2f}") if m == multi else " | | "
                 lines.append(f"| {label} | {m} | {statistics.mean(its):.0f} | {min(its)}–{max(its)} "
-                             f"| {min(rm):.1e}–{max(rm):.1e} | {extra_cols} | {seed_iter} | "
+                             f"| {min(rm):.1e}–{max(rm):.1e} | {flops:.2e} | {extra_cols} | {seed_iter} | "
                              f"{rmse_seed} | {save_seed if m == multi else ''} | "
                              f"{', '.join(sorted(status))} |")
             print(lines[-2], lines[-1], sep="\n", flush=True)
