@@ -22,7 +22,8 @@ s is then the exact model minimiser) or after ``max_it`` products; in the last
 case the step still decreases the model (K_1 contains the Cauchy step) and
 :class:`CubicInfo` says that the condition was not met.  Negative curvature
 needs no special treatment: T_k may be indefinite and the cubic term bounds
-the model.
+the model.  After a rejected step only λ changes, so the next solve starts from
+the Krylov space already built (no Hessian products unless it must grow).
 """
 
 from __future__ import annotations
@@ -84,52 +85,112 @@ class CubicSolver:
         self.H = PETSc.Mat().createPython(((local, n), (local, n)), self._op, comm=comm.mpi)
         self.H.setUp()
         self._q, self._w = self.H.createVecs()
+        self._krylov: _Krylov | None = None
+        self._prepaid: tuple = (None, 0)
 
     def destroy(self) -> None:
         """Free the PETSc objects (collective)."""
         for obj in (self.H, self._q, self._w):
             obj.destroy()
+        self._krylov = None
+
+    def export_state(self, lin) -> dict[str, np.ndarray]:
+        """The size of the Krylov space built at ``lin`` (0 if none): after a resume the
+        space is rebuilt to that size without charging its products a second time."""
+        kry = self._krylov
+        return {"krylov_size": np.array([kry.k if kry is not None and kry.lin is lin else 0])}
+
+    def import_state(self, arrays: dict[str, np.ndarray], lin) -> None:
+        """Take back :meth:`export_state` at the linearisation ``lin`` of the resumed run."""
+        self._prepaid = (lin, int(arrays["krylov_size"][0]) if "krylov_size" in arrays else 0)
 
     def solve(self, objective, lin, lam: float) -> tuple[np.ndarray, CubicInfo]:
-        """Return s ≈ argmin m(s) on a Krylov subspace and what was done."""
-        comm = self.comm
-        lo, hi = comm.block_range(self.n)
+        """Return s ≈ argmin m(s) on a Krylov subspace and what was done.
+
+        The Krylov space depends on H and g only, not on λ: called again with the same
+        ``objective`` and ``lin`` (a rejected step, now with a larger λ), the solver
+        reuses the vectors it has, and computes new Hessian products only if the space
+        must grow.  The subspace dimension is chosen exactly as a fresh solve would
+        (the first k that meets the stopping rule), so reuse changes the cost, never
+        the step.  ``iterations`` counts new products.
+        """
         gnorm = float(np.linalg.norm(lin.g))
         if not (np.isfinite(gnorm) and gnorm > 0 and np.isfinite(lam) and lam > 0):
             raise LinearSolveError(f"cubic subproblem with |g| = {gnorm}, λ = {lam}")
+        kry = self._krylov
+        if kry is None or kry.lin is not lin or kry.objective is not objective:
+            kry = self._krylov = _Krylov(objective, lin, self.max_it,
+                                         self.comm.block_range(self.n), gnorm)
+            if self._prepaid[0] is lin:
+                kry.prepaid = self._prepaid[1]
+        self._prepaid = (None, 0)
         self._op.objective, self._op.lin = objective, lin
-        basis = np.empty((self.max_it + 1, hi - lo))
-        basis[0] = lin.g[lo:hi] / gnorm
         relative_tol = min(RELATIVE_TOL, np.sqrt(gnorm)) * gnorm
-        alpha, beta = [], []
-        q, w = self._q, self._w
-        for k in range(self.max_it):
-            q.getArray()[:] = basis[k]
-            self.H.mult(q, w)
-            Hq = w.getArray(readonly=True)
-            alpha.append(comm.sum_scalar(float(Hq @ basis[k])))
-            r = Hq.copy()
-            for _ in range(2):   # classical Gram–Schmidt, twice: Q stays orthonormal
-                r -= basis[:k + 1].T @ comm.sum(basis[:k + 1] @ r)
-            b_next = float(np.sqrt(comm.sum_scalar(float(r @ r))))
-            if not all(np.isfinite(alpha)) or not np.isfinite(b_next):
-                raise LinearSolveError("non-finite Hessian product in the cubic subproblem")
-            theta, V = eigh_tridiagonal(np.array(alpha), np.array(beta))
-            e1 = np.zeros(k + 1)
+        products = 0
+        k = 0
+        while True:
+            k += 1
+            while kry.k < k:
+                products += self._extend(kry)
+            theta, V = eigh_tridiagonal(np.array(kry.alpha[:k]), np.array(kry.beta[:k - 1]))
+            e1 = np.zeros(k)
             e1[0] = gnorm
             y, _ = cubic_minimizer(theta, V, e1, lam)
             ynorm = float(np.linalg.norm(y))
+            b_next = kry.beta[k - 1] if k < kry.k else kry.b_next
             model_gnorm = b_next * abs(y[-1])
-            exhausted = b_next <= 1e-12 * max(np.abs(alpha).max(), gnorm)
-            if model_gnorm <= min(self.theta * ynorm ** 2, relative_tol) or exhausted \
-                    or k + 1 == self.max_it:
+            exhausted = b_next <= 1e-12 * max(np.abs(kry.alpha[:k]).max(), gnorm)
+            met = model_gnorm <= min(self.theta * ynorm ** 2, relative_tol) or exhausted
+            if met or k == self.max_it:
                 break
-            beta.append(b_next)
-            basis[k + 1] = r / b_next
-        s = comm.allgather(y @ basis[:k + 1], self.counts)
-        Ty = np.array(alpha) * y
-        Ty[:-1] += np.array(beta) * y[1:]
-        Ty[1:] += np.array(beta) * y[:-1]
+        s = self.comm.allgather(y @ kry.basis[:k], self.counts)
+        alpha, beta = np.array(kry.alpha[:k]), np.array(kry.beta[:k - 1])
+        Ty = alpha * y
+        Ty[:-1] += beta * y[1:]
+        Ty[1:] += beta * y[:-1]
         pred = -(gnorm * y[0] + 0.5 * float(y @ Ty))
-        met = model_gnorm <= self.theta * ynorm ** 2 or exhausted
-        return s, CubicInfo(k + 1, model_gnorm, ynorm, pred, met)
+        return s, CubicInfo(products, model_gnorm, ynorm, pred,
+                            model_gnorm <= self.theta * ynorm ** 2 or exhausted)
+
+    def _extend(self, kry: "_Krylov") -> int:
+        """One Lanczos step: q_k from the previous remainder, H q_k, α_k, and the
+        reorthogonalised remainder β_{k+1} q_{k+1}.  A product already paid for before a
+        resume (``prepaid``) is not charged or counted again; returns the new products (0, 1)."""
+        comm, k = self.comm, kry.k
+        if k > 0:
+            kry.beta.append(kry.b_next)
+            kry.basis[k] = kry.r / kry.b_next
+        flops = self._op.objective.flops
+        charged = flops.total
+        self._q.getArray()[:] = kry.basis[k]
+        self.H.mult(self._q, self._w)
+        prepaid = k < kry.prepaid
+        if prepaid:
+            flops.total = charged
+        Hq = self._w.getArray(readonly=True)
+        kry.alpha.append(comm.sum_scalar(float(Hq @ kry.basis[k])))
+        r = Hq.copy()
+        for _ in range(2):   # classical Gram–Schmidt, twice: Q stays orthonormal
+            r -= kry.basis[:k + 1].T @ comm.sum(kry.basis[:k + 1] @ r)
+        kry.b_next = float(np.sqrt(comm.sum_scalar(float(r @ r))))
+        kry.r = r
+        kry.k += 1
+        if not (np.isfinite(kry.alpha[-1]) and np.isfinite(kry.b_next)):
+            raise LinearSolveError("non-finite Hessian product in the cubic subproblem")
+        return 0 if prepaid else 1
+
+
+class _Krylov:
+    """The Lanczos state at one linearisation: Q_k (local rows), T_k, and β_{k+1} q_{k+1}."""
+
+    def __init__(self, objective, lin, max_it: int, rows: tuple[int, int], gnorm: float):
+        lo, hi = rows
+        self.objective, self.lin = objective, lin
+        self.basis = np.empty((max_it + 1, hi - lo))
+        self.basis[0] = lin.g[lo:hi] / gnorm
+        self.alpha: list[float] = []
+        self.beta: list[float] = []
+        self.b_next = 0.0
+        self.r = None
+        self.k = 0
+        self.prepaid = 0

@@ -113,6 +113,13 @@ class RegularizedSolver:
                 obj.destroy()
         self._ksp.clear()
 
+    def export_state(self, lin: Linearization) -> dict[str, np.ndarray]:
+        """Nothing is carried from one solve to the next."""
+        return {}
+
+    def import_state(self, arrays: dict[str, np.ndarray], lin: Linearization) -> None:
+        """Nothing to restore (see :meth:`export_state`)."""
+
     def choose_form(self, lin: Linearization) -> str:
         """The form used for this linearization."""
         if self.form == "auto":

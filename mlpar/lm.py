@@ -135,12 +135,14 @@ class LevenbergMarquardt:
     def taylor_step(self, lin: Linearization, lam: float) -> Proposal:
         return self.step(self.objective, self.solver, lin, lam, self.level)
 
-    def export_state(self) -> dict[str, np.ndarray]:
-        """Arrays the method keeps between iterations (stored in checkpoints)."""
-        return {}
+    def export_state(self, lin: Linearization) -> dict[str, np.ndarray]:
+        """Arrays the method keeps between iterations at the current linearisation ``lin``
+        (stored in checkpoints)."""
+        return self.solver.export_state(lin)
 
-    def import_state(self, arrays: dict[str, np.ndarray]) -> None:
-        """Take back what :meth:`export_state` gave (resume)."""
+    def import_state(self, arrays: dict[str, np.ndarray], lin: Linearization) -> None:
+        """Take back what :meth:`export_state` gave (resume), at the linearisation ``lin``."""
+        self.solver.import_state(arrays, lin)
 
     def propose(self, lin: Linearization, lam: float, iteration: int) -> Proposal:
         """The trial step of fine iteration ``iteration`` (0-based)."""
@@ -180,10 +182,10 @@ def run(method: LevenbergMarquardt, state: State, *, max_iter: int, gtol: float,
     obj, prm = method.objective, method.prm
     t_start = time.perf_counter() - state.elapsed
     obj.flops.total = state.flops
-    method.import_state(state.method_state)
     lin = obj.linearize(state.x)
     if state.iteration > 0:  # a resumed run: this linearization was paid for before the stop
         obj.flops.total = state.flops
+    method.import_state(state.method_state, lin)
     state.status = "running"
     while True:
         gnorm = float(np.linalg.norm(lin.g))
@@ -212,7 +214,7 @@ def run(method: LevenbergMarquardt, state: State, *, max_iter: int, gtol: float,
             state.rejections += 1
         state.elapsed = time.perf_counter() - t_start
         state.flops = obj.flops.total
-        state.method_state = method.export_state()
+        state.method_state = method.export_state(lin)
         rec = Record(state.iteration, lin.f, float(np.linalg.norm(lin.g)), lam_used, rho, accepted,
                      prop.level, prop.ksp_its, state.elapsed, state.flops)
         state.history.append(rec)

@@ -224,11 +224,12 @@ class MultilevelLM(LevenbergMarquardt):
         self.mprm = mprm
         self.hierarchy = hierarchy
 
-    def export_state(self) -> dict[str, np.ndarray]:
-        return self.hierarchy.export()
+    def export_state(self, lin: Linearization) -> dict[str, np.ndarray]:
+        return {**self.hierarchy.export(), **super().export_state(lin)}
 
-    def import_state(self, arrays: dict[str, np.ndarray]) -> None:
+    def import_state(self, arrays: dict[str, np.ndarray], lin: Linearization) -> None:
         self.hierarchy.restore(arrays)
+        super().import_state(arrays, lin)
 
     def recursive_slot(self, iteration: int) -> bool:
         """Whether fine iteration k is the recursive slot of the V-cycle pattern

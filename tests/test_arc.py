@@ -153,6 +153,29 @@ def test_lanczos_step_meets_the_step_condition(loss, lam):
     assert info.model_gnorm == pytest.approx(np.linalg.norm(grad_m), rel=1e-4, abs=1e-10)
 
 
+def test_a_rejected_step_reuses_the_krylov_space():
+    obj = _objective("poisson", "sigmoid", "l2", nu=6.0, width=24, t=17)
+    lin = obj.linearize(initial_parameters(24, 6.0, 2))
+    reused, fresh = CubicSolver(SELF, obj.n), CubicSolver(SELF, obj.n)
+    try:
+        _, first = reused.solve(obj, lin, 1e-3)
+        before = obj.flops.total
+        s, again = reused.solve(obj, lin, 1e-1)       # same point, larger λ: a rejected step
+        reuse_flops = obj.flops.total - before
+        s_fresh, new = fresh.solve(obj, lin, 1e-1)
+    finally:
+        reused.destroy()
+        fresh.destroy()
+    assert first.iterations > 0 and again.iterations < new.iterations
+    assert reuse_flops < 0.5 * new.iterations * 4 * obj.m * obj.n
+    for step, info in ((s, again), (s_fresh, new)):
+        Hs = obj.hessvec(lin, step)
+        ns = np.linalg.norm(step)
+        assert info.condition_met
+        assert np.linalg.norm(lin.g + Hs + 0.1 * ns * step) <= 0.5 * ns ** 2 * (1 + 1e-6)
+    assert np.linalg.norm(s - s_fresh) <= 1e-2 * np.linalg.norm(s_fresh)
+
+
 def test_the_arc_step_condition_holds_at_every_accepted_step(monkeypatch):
     """Wrap the subproblem solver so that each step's model gradient is computed explicitly."""
     checks = []

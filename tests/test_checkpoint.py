@@ -48,9 +48,11 @@ def reference(tmp_path_factory):
     return get
 
 
-@pytest.mark.parametrize("method", ["lm", "rlm"])
+@pytest.mark.parametrize("method", ["lm", "rlm", "arc", "rarc"])
 @pytest.mark.parametrize("nranks", [1, 2])
 def test_resume_continues_bit_for_bit(tmp_path, reference, method, nranks):
+    """ARC checkpoints also after rejected steps, where the uninterrupted run reuses its
+    Krylov space: the resumed run rebuilds it without charging its products twice."""
     out = tmp_path / "part.h5"
     proc = run_mlpar([*RUN, "--method", method, "--max-iter", "45", "--checkpoint-every", "10",
                       "--out", out], nranks)
@@ -240,3 +242,20 @@ def test_a_failing_rank_ends_the_whole_job(tmp_path):
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode not in (0, None)
     assert "mlpar: rank 0 of 2: unexpected error" in stderr
+
+
+@pytest.mark.parametrize("method", ["arc", "rarc"])
+def test_resume_right_after_a_rejected_step_is_bit_for_bit(tmp_path, reference, method):
+    """Stopped just after a rejection, the uninterrupted run would reuse its Krylov space:
+    the resumed one must make the same steps and charge the same flops."""
+    ref = reference(method, 2)
+    accepted = read_result(ref)["history"]["accepted"]
+    stop = next(k for k in range(30, accepted.size) if not accepted[k - 1] and not accepted[k])
+    out = tmp_path / "part.h5"
+    proc = run_mlpar([*RUN, "--method", method, "--max-iter", str(stop), "--out", out], 2)
+    assert proc.returncode == 0, proc.stderr
+    with h5py.File(out, "r") as fh:
+        assert fh["checkpoint/method_state/krylov_size"][0] > 0
+    proc = run_mlpar(["--resume", out, "--max-iter", "120"], 2)
+    assert proc.returncode == 0, proc.stderr
+    _same_run(ref, out)
