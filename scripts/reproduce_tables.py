@@ -79,8 +79,8 @@ def main() -> None:
     command = " ".join(["python", "scripts/reproduce_tables.py", *sys.argv[1:]])
     base, multi = args.methods
     lines = [f"| problem | method | iter (mean) | iter range | RMSE range | flops (median) "
-             f"| save (flops {base}/{multi}) | median save | wall time ratio | seed's iter "
-             f"| seed's RMSE | seed's save | status |",
+             f"| save (flops {base}/{multi}) | median save | wall time ratio | seed's LM/RLM iter "
+             f"| seed's RMSE | seed's RLM save | status |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     with tempfile.TemporaryDirectory() as workdir:
         for label, problem, nu, width, options, it_lm, it_rlm, rmse_seed, save_seed \
