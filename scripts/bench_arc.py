@@ -1,0 +1,125 @@
+#!/usr/bin/env python
+"""Benchmark of the ARC building blocks: linearisation with the curvature blocks, exact
+Hessian–vector products per second, and ARC iterations (Lanczos subproblem), for
+(t, r) = (60, 512) and (2^14, 2^10) on 1 and 2 ranks.
+
+Usage (from the repository root, after ``make setup``)::
+
+    .venv/bin/python scripts/bench_arc.py
+    .venv/bin/python scripts/bench_arc.py --cases 60x512 --ranks 1 2 3 --loss logistic
+
+Each case runs under ``mpiexec -n N`` as a worker on the ``fit`` problem with t training points
+and width r: it times one linearisation (f, ∇f and the 3×3 curvature blocks, one Allreduce),
+``--products`` products ∇²f·v, and ``--iterations`` ARC iterations with at most
+``--krylov-max-it`` Lanczos steps each.  The figures and the command are printed as a
+Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CASES = {"60x512": (60, 512), "16384x1024": (2 ** 14, 2 ** 10)}
+
+
+def worker(t: int, r: int, loss: str, products: int, iterations: int, krylov: int) -> None:
+    import petsc4py
+    petsc4py.init(["bench"])
+    import numpy as np
+
+    from mlpar.arc import AdaptiveCubic
+    from mlpar.comm import world
+    from mlpar.lanczos import CubicSolver
+    from mlpar.leastsquares import FlopCounter
+    from mlpar.lm import LMParameters, State, run
+    from mlpar.network import initial_parameters
+    from mlpar.problems import ResidualBlock, make_problem
+    from mlpar.secondorder import SmoothLoss
+
+    comm = world()
+    prob = make_problem("fit", 20.0)
+    lo, hi = comm.block_range(t)
+    obj = SmoothLoss(ResidualBlock(prob, "sigmoid", t, 1.0, lo, hi), comm, t, 3 * r,
+                     FlopCounter(), loss)
+    x = initial_parameters(r, 20.0, 0)
+
+    comm.barrier()
+    t0 = time.perf_counter()
+    lin = obj.linearize(x)
+    comm.barrier()
+    t_lin = time.perf_counter() - t0
+
+    v = np.linspace(-1.0, 1.0, x.size)
+    comm.barrier()
+    t0 = time.perf_counter()
+    for _ in range(products):
+        v = obj.hessvec(lin, v)
+        v /= np.linalg.norm(v)
+    comm.barrier()
+    t_prod = (time.perf_counter() - t0) / products
+
+    solver = CubicSolver(comm, obj.n, max_it=krylov)
+    method = AdaptiveCubic(obj, solver, LMParameters())
+    state = State(x, 0.05, f0=lin.f)
+    comm.barrier()
+    t0 = time.perf_counter()
+    state = run(method, state, max_iter=iterations, gtol=0.0, ftol=0.0)
+    comm.barrier()
+    t_iter = (time.perf_counter() - t0) / max(1, state.iteration)
+    lanczos = sum(rec.ksp_its for rec in state.history) / max(1, state.iteration)
+    solver.destroy()
+    peak_mb = comm.max_scalar(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
+    if comm.is_root:
+        print(json.dumps({"linearize_s": t_lin, "hessvec_per_s": 1.0 / t_prod,
+                          "hessvec_gflops": 4.0 * t * 3 * r / t_prod / 1e9,
+                          "arc_iteration_s": t_iter, "lanczos_per_iteration": lanczos,
+                          "peak_rss_mb_per_rank": peak_mb}))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
+    ap.add_argument("--ranks", nargs="+", type=int, default=[1, 2])
+    ap.add_argument("--loss", choices=["l2", "l1", "logistic"], default="l2")
+    ap.add_argument("--products", type=int, default=10)
+    ap.add_argument("--iterations", type=int, default=3)
+    ap.add_argument("--krylov-max-it", type=int, default=20)
+    ap.add_argument("--worker", nargs=2, type=int, metavar=("T", "R"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        worker(*args.worker, args.loss, args.products, args.iterations, args.krylov_max_it)
+        return
+    env = {**os.environ, "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+           "PYTHONPATH": str(ROOT)}
+    print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
+    print(f"machine: {platform.node()}, {os.cpu_count()} cores, "
+          f"{platform.processor() or platform.machine()}, python {platform.python_version()}")
+    print("| t | r | ranks | linearize [s] | ∇²f·v products/s | GFlop/s | ARC iteration [s] "
+          "| Lanczos steps/iteration | peak RSS/rank [MB] |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for case in args.cases:
+        t, r = CASES[case]
+        for n in args.ranks:
+            cmd = ["mpiexec", "--map-by", ":OVERSUBSCRIBE", "-n", str(n), sys.executable, __file__,
+                   "--worker", str(t), str(r), "--loss", args.loss, "--products",
+                   str(args.products), "--iterations", str(args.iterations),
+                   "--krylov-max-it", str(args.krylov_max_it)]
+            out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
+            d = json.loads(out.stdout.strip().splitlines()[-1])
+            print(f"| {t} | {r} | {n} | {d['linearize_s']:.3f} | {d['hessvec_per_s']:.1f} | "
+                  f"{d['hessvec_gflops']:.2f} | {d['arc_iteration_s']:.3f} | "
+                  f"{d['lanczos_per_iteration']:.0f} | {d['peak_rss_mb_per_rank']:.0f} |",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()
