@@ -173,7 +173,8 @@ _HELP = {
     "strength": "rlm, rarc: strong couplings: min (the seed's rule) or abs",
     "interpolation": "rlm, rarc: AMG interpolation: direct or injection",
     "coarse_start": "rlm, rarc: coarse starting point: collect (C-neurons' w, b and v_H = P^T v), injection onto the C-neurons, or restriction R x",
-    "coarse_model": "rlm, rarc: coarse model: galerkin (Gauss-Newton model on range(P)) or network "
+    "coarse_model": "rlm, rarc: coarse model: galerkin (the level's Gauss-Newton, for rarc "
+                    "second-order Taylor, model on range(P)) or network "
                     "(the narrower network with first-order correction, the seed's)",
     "checkpoint_seconds": "seconds between checkpoints (0: none; rank 0's clock decides)",
     "galerkin_basis": "rlm, rarc: basis of range(P) for the galerkin model: orthonormal (coarse λ "
