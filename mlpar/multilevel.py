@@ -110,6 +110,7 @@ class Hierarchy:
         self.objectives: list = []
         self.solvers: list = []
         self.built_at = -1
+        self.built_from: Linearization | None = None
 
     def destroy(self) -> None:
         for solver in self.solvers:
@@ -139,6 +140,7 @@ class Hierarchy:
         """Build every level below the fine one from the linearisation ``lin`` at x_k."""
         self.destroy()
         self.built_at = iteration
+        self.built_from = lin
         objective = self.fine
         while len(self.transfers) + 1 < self.prm.levels and lin.x.size // 3 > self.prm.min_width:
             transfer = self._transfer_at(lin)
@@ -242,7 +244,10 @@ class MultilevelLM(LevenbergMarquardt):
             h = self.hierarchy
             every = self.mprm.rebuild_every
             if h.built_at < 0 or (every > 0 and iteration - h.built_at >= every):
-                h.build(lin, iteration)
+                if h.built_from is lin:   # rejected step: same point, same hierarchy
+                    h.built_at = iteration
+                else:
+                    h.build(lin, iteration)
             if h.transfers:
                 prop = self._recursive_step(0, self.objective, lin, lam)
                 if prop is not None:

@@ -127,3 +127,18 @@ def test_rlm_solves_poisson_nu5():
     assert out.rmse < 1e-3
     levels = {rec.level for rec in out.state.history if rec.accepted}
     assert levels == {0, 1}, "both fine and coarse steps were taken"
+
+
+def test_a_rejected_step_keeps_the_hierarchy_and_a_new_point_rebuilds_it():
+    method, h, fine, lin = _setup("galerkin")
+    try:
+        method.propose(lin, 1.0, iteration=0)
+        first = h.transfers[0]
+        method.propose(lin, 1.5, iteration=1)      # same linearisation: a rejected step
+        assert h.transfers[0] is first and h.built_at == 1
+        moved = fine.linearize(lin.x + 1e-3)
+        method.propose(moved, 1.0, iteration=2)
+        assert h.transfers[0] is not first and h.built_from is moved
+    finally:
+        method.solver.destroy()
+        h.destroy()
