@@ -38,6 +38,10 @@ class Comm:
         """This rank's block of n items."""
         return block_range(n, self.size, self.rank)
 
+    def block_counts(self, n: int) -> list[int]:
+        """The size of every rank's block of n items (for allgather and reduce_scatter)."""
+        return [hi - lo for lo, hi in (block_range(n, self.size, q) for q in range(self.size))]
+
     def sum(self, local: np.ndarray) -> np.ndarray:
         """Σ over ranks of a float64 array (a new array; ``local`` is untouched)."""
         out = np.empty_like(local, dtype=np.float64)

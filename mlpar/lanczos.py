@@ -35,7 +35,7 @@ from petsc4py import PETSc
 from scipy.linalg import eigh_tridiagonal
 
 from mlpar.arc import cubic_minimizer
-from mlpar.comm import Comm, block_range
+from mlpar.comm import Comm
 from mlpar.leastsquares import LinearSolveError
 
 #: κ of the relative stopping bound min(κ, ‖g‖^½)‖g‖ on the model gradient.
@@ -78,8 +78,7 @@ class CubicSolver:
         self.n = n
         self.theta = theta
         self.max_it = min(max_it, n)
-        self.counts = [block_range(n, comm.size, q)[1] - block_range(n, comm.size, q)[0]
-                       for q in range(comm.size)]
+        self.counts = comm.block_counts(n)
         local = self.counts[comm.rank]
         self._op = _HessianOperator(comm, self.counts)
         self.H = PETSc.Mat().createPython(((local, n), (local, n)), self._op, comm=comm.mpi)

@@ -108,6 +108,15 @@ class LeastSquares:
         return GalerkinObjective(lin, transfer, self.comm, self.m, self.flops)
 
 
+def coarse_jacobian(J: np.ndarray, transfer: Transfer, m: int, flops: FlopCounter) -> np.ndarray:
+    """J_H = J P_full for the local rows of J (each of the blocks v, w, b times P), charged
+    2·m·3·nnz(P) flops for the m global rows."""
+    r_f = transfer.widths[0]
+    PT = transfer.P.T.tocsr()
+    flops.add(6.0 * m * transfer.P.nnz)
+    return np.hstack([(PT @ J[:, k * r_f:(k + 1) * r_f].T).T for k in range(3)])
+
+
 class GalerkinObjective(LeastSquares):
     """h(s) = ½‖F + J P s‖²: the Gauss–Newton model of the level above, restricted to range(P).
 
@@ -119,11 +128,8 @@ class GalerkinObjective(LeastSquares):
     coherent = True
 
     def __init__(self, lin: Linearization, transfer: Transfer, comm: Comm, m: int, flops):
-        r_f, r_c = transfer.widths
-        super().__init__(None, comm, m, 3 * r_c, flops)
-        PT = transfer.P.T.tocsr()
-        self.J_H = np.hstack([(PT @ lin.J[:, k * r_f:(k + 1) * r_f].T).T for k in range(3)])
-        flops.add(6.0 * m * transfer.P.nnz)
+        super().__init__(None, comm, m, 3 * transfer.widths[1], flops)
+        self.J_H = coarse_jacobian(lin.J, transfer, m, flops)
         self.F = lin.F
 
     @property

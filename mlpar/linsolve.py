@@ -33,7 +33,6 @@ from dataclasses import dataclass
 import numpy as np
 from petsc4py import PETSc
 
-from mlpar.comm import block_range
 from mlpar.leastsquares import LeastSquares, Linearization, LinearSolveError
 
 FORMS = ("auto", "normal", "residual", "assembled")
@@ -102,8 +101,7 @@ class RegularizedSolver:
         self.form = form
         self.rtol = rtol
         comm = model.comm
-        self.counts = [block_range(model.n, comm.size, q)[1] - block_range(model.n, comm.size, q)[0]
-                       for q in range(comm.size)]
+        self.counts = comm.block_counts(model.n)
         self._ksp: dict[str, tuple] = {}
 
     def destroy(self) -> None:

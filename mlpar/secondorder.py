@@ -29,7 +29,7 @@ import numpy as np
 from mlpar import losses
 from mlpar.amg import Transfer
 from mlpar.comm import Comm
-from mlpar.leastsquares import FlopCounter, Linearization
+from mlpar.leastsquares import FlopCounter, Linearization, coarse_jacobian
 from mlpar.network import apply_curvature
 from mlpar.problems import ResidualBlock
 
@@ -60,6 +60,7 @@ class SmoothLoss:
         self.loss = loss
         self.delta = delta
         self.sqrt_c = block.row_scale
+        self.c = self.sqrt_c ** 2
         self._J = None
 
     @property
@@ -71,7 +72,7 @@ class SmoothLoss:
 
     def value(self, x: np.ndarray) -> float:
         phi, _, _ = self._phi(self.block.residuals(x))
-        return self.comm.sum_scalar(float(self.sqrt_c ** 2 @ phi))
+        return self.comm.sum_scalar(float(self.c @ phi))
 
     def linearize(self, x: np.ndarray) -> SecondOrderLinearization:
         """f, ∇f and the local pieces of ∇²f at x (one Allreduce of n + 1 + 2n numbers).
@@ -85,7 +86,7 @@ class SmoothLoss:
         n = x.size
         buf = np.empty(n + 1 + 2 * n)
         buf[:n] = J.T @ u
-        buf[n] = float(self.sqrt_c ** 2 @ phi)
+        buf[n] = float(self.c @ phi)
         buf[n + 1:] = self.block.curvature(x, u).ravel()
         self.comm.sum_inplace(buf)
         self.flops.add(6.0 * self.m * self.n)
@@ -124,9 +125,7 @@ class GalerkinQuadratic:
                  flops: FlopCounter):
         r_f, r_c = transfer.widths
         self.comm, self.m, self.n, self.flops = comm, m, 3 * r_c, flops
-        PT = transfer.P.T.tocsr()
-        self.J_H = np.hstack([(PT @ lin.J[:, k * r_f:(k + 1) * r_f].T).T for k in range(3)])
-        flops.add(6.0 * m * transfer.P.nnz)
+        self.J_H = coarse_jacobian(lin.J, transfer, m, flops)
         self.d = lin.d
         self.f0 = lin.f
         self.g0 = transfer.restrict(lin.g) / transfer.alpha
