@@ -19,15 +19,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import resource
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchrun import peak_rss_mb, print_header, run_worker
+
 CASES = {"60x512": (60, 512), "16384x1024": (2 ** 14, 2 ** 10)}
 
 
@@ -77,7 +72,7 @@ def worker(t: int, r: int, loss: str, products: int, iterations: int, krylov: in
     t_iter = (time.perf_counter() - t0) / max(1, state.iteration)
     lanczos = sum(rec.ksp_its for rec in state.history) / max(1, state.iteration)
     solver.destroy()
-    peak_mb = comm.max_scalar(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
+    peak_mb = peak_rss_mb(comm)
     if comm.is_root:
         print(json.dumps({"linearize_s": t_lin, "hessvec_per_s": 1.0 / t_prod,
                           "hessvec_gflops": 4.0 * t * 3 * r / t_prod / 1e9,
@@ -98,28 +93,17 @@ def main() -> None:
     if args.worker:
         worker(*args.worker, args.loss, args.products, args.iterations, args.krylov_max_it)
         return
-    env = {**os.environ, "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
-           "PYTHONPATH": str(ROOT)}
-    print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
-    print(f"machine: {platform.node()}, {os.cpu_count()} cores, "
-          f"{platform.processor() or platform.machine()}, python {platform.python_version()}")
-    print("| t | r | ranks | linearize [s] | ∇²f·v products/s | GFlop/s | ARC iteration [s] "
-          "| Lanczos steps/iteration | peak RSS/rank [MB] |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print_header(["t", "r", "ranks", "linearize [s]", "∇²f·v products/s", "GFlop/s",
+                  "ARC iteration [s]", "Lanczos steps/iteration", "peak RSS/rank [MB]"])
     for case in args.cases:
         t, r = CASES[case]
         for n in args.ranks:
-            cmd = ["mpiexec", "--map-by", ":OVERSUBSCRIBE", "-n", str(n), sys.executable, __file__,
-                   "--worker", str(t), str(r), "--loss", args.loss, "--products",
-                   str(args.products), "--iterations", str(args.iterations),
-                   "--krylov-max-it", str(args.krylov_max_it)]
-            out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
-            d = json.loads(out.stdout.strip().splitlines()[-1])
+            d = run_worker(__file__, n, [str(t), str(r), "--loss", args.loss, "--products",
+                                          str(args.products), "--iterations", str(args.iterations),
+                                          "--krylov-max-it", str(args.krylov_max_it)])
             print(f"| {t} | {r} | {n} | {d['linearize_s']:.3f} | {d['hessvec_per_s']:.1f} | "
                   f"{d['hessvec_gflops']:.2f} | {d['arc_iteration_s']:.3f} | "
-                  f"{d['lanczos_per_iteration']:.0f} | {d['peak_rss_mb_per_rank']:.0f} |",
-                  flush=True)
-
+                  f"{d['lanczos_per_iteration']:.0f} | {d['peak_rss_mb_per_rank']:.0f} |", flush=True)
 
 if __name__ == "__main__":
     main()

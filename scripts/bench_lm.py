@@ -18,15 +18,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import resource
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchrun import peak_rss_mb, print_header, run_worker
+
 CASES = {"60x512": (60, 512), "16384x1024": (2 ** 14, 2 ** 10), "65536x4096": (2 ** 16, 2 ** 12)}
 
 
@@ -77,7 +72,7 @@ def worker(t: int, r: int, products: int, iterations: int, ksp_max_it: int) -> N
     form = solver.choose_form(lin)
     ksp = sum(rec.ksp_its for rec in state.history) / max(1, state.iteration)
     solver.destroy()
-    peak_mb = comm.max_scalar(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
+    peak_mb = peak_rss_mb(comm)
     if comm.is_root:
         print(json.dumps({"t": t, "r": r, "ranks": comm.size, "jacobian_s": t_jac,
                           "gn_products_per_s": 1.0 / t_prod, "gn_product_gflops": 4.0 * t * 3 * r / t_prod / 1e9,
@@ -97,27 +92,17 @@ def main() -> None:
     if args.worker:
         worker(*args.worker, args.products, args.iterations, args.ksp_max_it)
         return
-    env = {**os.environ, "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
-           "PYTHONPATH": str(ROOT)}
-    print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
-    print(f"machine: {platform.node()}, {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
-          f"python {platform.python_version()}")
-    print("| t | r | ranks | Jacobian [s] | JᵀJx products/s | GFlop/s | LM iteration [s] "
-          "| KSP its/iteration | form | peak RSS/rank [MB] |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print_header(["t", "r", "ranks", "Jacobian [s]", "JᵀJx products/s", "GFlop/s",
+                  "LM iteration [s]", "KSP its/iteration", "form", "peak RSS/rank [MB]"])
     for case in args.cases:
         t, r = CASES[case]
         for n in args.ranks:
-            cmd = ["mpiexec", "--map-by", ":OVERSUBSCRIBE", "-n", str(n), sys.executable, __file__,
-                   "--worker", str(t), str(r), "--products", str(args.products),
-                   "--iterations", str(args.iterations), "--ksp-max-it", str(args.ksp_max_it)]
-            out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
-            d = json.loads(out.stdout.strip().splitlines()[-1])
+            d = run_worker(__file__, n, [str(t), str(r), "--products", str(args.products),
+                                          "--iterations", str(args.iterations),
+                                          "--ksp-max-it", str(args.ksp_max_it)])
             print(f"| {t} | {r} | {n} | {d['jacobian_s']:.3f} | {d['gn_products_per_s']:.1f} | "
                   f"{d['gn_product_gflops']:.2f} | {d['lm_iteration_s']:.3f} | "
-                  f"{d['ksp_its_per_iteration']:.0f} | {d['form']} | {d['peak_rss_mb_per_rank']:.0f} |",
-                  flush=True)
-
+                  f"{d['ksp_its_per_iteration']:.0f} | {d['form']} | {d['peak_rss_mb_per_rank']:.0f} |", flush=True)
 
 if __name__ == "__main__":
     main()
