@@ -28,8 +28,9 @@ METHODS = ("lm", "rlm", "arc", "rarc")
 SOLVE_FORMS = ("auto", "normal", "residual", "assembled")
 INITS = ("spread", "uniform")
 COARSE_STARTS = ("collect", "injection", "restriction")
-COARSE_MODELS = ("galerkin", "network")
+COARSE_MODELS = ("galerkin", "network", "restricted")
 GALERKIN_BASES = ("orthonormal", "interpolation")
+MODEL_CHOICES = ("gradient", "cost")
 
 
 class ConfigError(ValueError):
@@ -77,6 +78,7 @@ class Config:
     coarse_model: str = MultilevelParameters.coarse_model
     galerkin_basis: str = MultilevelParameters.galerkin_basis
     rebuild_every: int = MultilevelParameters.rebuild_every
+    model_choice: str = MultilevelParameters.model_choice
     checkpoint_seconds: float = 0.0
     l1_smoothing: float = 1e-3
     cubic_theta: float = 0.5
@@ -111,6 +113,7 @@ class Config:
         choice("coarse_start", COARSE_STARTS)
         choice("coarse_model", COARSE_MODELS)
         choice("galerkin_basis", GALERKIN_BASES)
+        choice("model_choice", MODEL_CHOICES)
         for name in ("nu", "lambda0", "lambda_min", "ksp_rtol", "gtol", "progress_interval",
                      "l1_smoothing", "cubic_theta"):
             if getattr(self, name) <= 0:
@@ -136,6 +139,9 @@ class Config:
             raise ConfigError(f"--method {self.method} is a least-squares method and needs --loss l2 "
                               f"(got --loss {self.loss}); use --method arc or rarc for "
                               f"{self.loss}")
+        if self.method in ("arc", "rarc") and self.coarse_model == "restricted":
+            raise ConfigError("--coarse-model restricted is implemented for rlm only; use galerkin "
+                              "or network with --method rarc")
         if not self.out:
             raise ConfigError("--out: an output file name is required")
         return self
@@ -175,7 +181,11 @@ _HELP = {
     "coarse_start": "rlm, rarc: coarse starting point: collect (C-neurons' w, b and v_H = P^T v), injection onto the C-neurons, or restriction R x",
     "coarse_model": "rlm, rarc: coarse model: galerkin (the level's Gauss-Newton, for rarc "
                     "second-order Taylor, model on range(P)) or network "
-                    "(the narrower network with first-order correction, the seed's)",
+                    "(the narrower network with first-order correction, the seed's) or "
+                    "restricted (the level's own loss on x + range(P))",
+    "model_choice": "rlm, rarc: at a recursive slot take the coarse model when it is useful "
+                    "(gradient: the ||R g|| test only; cost: also while its measured decrease "
+                    "per flop is at least the Taylor step's)",
     "checkpoint_seconds": "seconds between checkpoints (0: none; rank 0's clock decides)",
     "galerkin_basis": "rlm, rarc: basis of range(P) for the galerkin model: orthonormal (coarse λ "
                       "regularises like the fine one) or the interpolation P itself",
@@ -188,7 +198,8 @@ _HELP = {
 _CHOICES = {"problem": PROBLEMS, "activation": activations.NAMES, "loss": LOSSES,
             "method": METHODS, "init": INITS, "solve_form": SOLVE_FORMS,
             "strength": STRENGTHS, "interpolation": INTERPOLATIONS, "coarse_start": COARSE_STARTS,
-            "coarse_model": COARSE_MODELS, "galerkin_basis": GALERKIN_BASES}
+            "coarse_model": COARSE_MODELS, "galerkin_basis": GALERKIN_BASES,
+            "model_choice": MODEL_CHOICES}
 
 
 def _opt(name: str) -> str:

@@ -77,7 +77,11 @@ class LeastSquares:
         if self._J is None or self._J.shape != (self.m_local, x.size):
             self._J = np.empty((self.m_local, x.size))
         F, J = self.block.residuals_and_jacobian(x, out=self._J)
-        buf = np.empty(x.size + 1)
+        return self._linearization(x, F, J)
+
+    def _linearization(self, x: np.ndarray, F: np.ndarray, J: np.ndarray) -> Linearization:
+        """f = ½‖F‖² and ∇f = JᵀF from the local F, J (one Allreduce of n + 1 numbers, 2mn flops)."""
+        buf = np.empty(J.shape[1] + 1)
         buf[:-1] = J.T @ F
         buf[-1] = 0.5 * float(F @ F)
         self.comm.sum_inplace(buf)
@@ -106,6 +110,10 @@ class LeastSquares:
     def galerkin(self, lin: Linearization, transfer: Transfer) -> "GalerkinObjective":
         """The Gauss–Newton model at ``lin`` restricted to range(P_full)."""
         return GalerkinObjective(lin, transfer, self.comm, self.m, self.flops)
+
+    def restricted(self, lin: Linearization, transfer: Transfer) -> "RestrictedObjective":
+        """f itself on the affine subspace lin.x + range(P_full)."""
+        return RestrictedObjective(self, lin.x, transfer)
 
 
 def coarse_jacobian(J: np.ndarray, transfer: Transfer, m: int, flops: FlopCounter) -> np.ndarray:
@@ -142,10 +150,39 @@ class GalerkinObjective(LeastSquares):
         return 0.5 * self.comm.sum_scalar(float(Fs @ Fs))
 
     def linearize(self, s: np.ndarray) -> Linearization:
-        Fs = self.F + self.J_H @ s
-        buf = np.empty(self.n + 1)
-        buf[:-1] = self.J_H.T @ Fs
-        buf[-1] = 0.5 * float(Fs @ Fs)
-        self.comm.sum_inplace(buf)
-        self.flops.add(4.0 * self.m * self.n)
-        return Linearization(x=s.copy(), f=float(buf[-1]), g=buf[:-1], F=Fs, J=self.J_H)
+        self.flops.add(2.0 * self.m * self.n)   # F + J_H s
+        return self._linearization(s, self.F + self.J_H @ s, self.J_H)
+
+
+class RestrictedObjective(LeastSquares):
+    """h(y) = f(x_k + P_full y): the level's own loss on the affine subspace x_k + range(P).
+
+    A least-squares function of the coarse parameters y (x_0 = 0) with residuals
+    F(x_k + P_full y) and Jacobian J_H(y) = J(x_k + P_full y) P_full, so that
+    ∇h(0) = P_fullᵀ ∇f(x_k) = R g (α = 1) and h(y) − h(0) is the true decrease of f:
+    coherent to every order.  Each linearisation evaluates the level's Jacobian and
+    forms J P_full (2·m·3·nnz(P) flops) and J_HᵀF (2·m·n_H).
+    """
+
+    coherent = True
+
+    def __init__(self, base: LeastSquares, x: np.ndarray, transfer: Transfer):
+        super().__init__(base.block, base.comm, base.m, 3 * transfer.widths[1], base.flops)
+        self.base = base
+        self.x = x
+        self.transfer = transfer
+
+    @property
+    def m_local(self) -> int:
+        return self.base.m_local
+
+    def _point(self, y: np.ndarray) -> np.ndarray:
+        self.flops.add(6.0 * self.transfer.P.nnz)
+        return self.x + self.transfer.prolong(y)
+
+    def value(self, y: np.ndarray) -> float:
+        return self.base.value(self._point(y))
+
+    def linearize(self, y: np.ndarray) -> Linearization:
+        F, J = self.base.block.residuals_and_jacobian(self._point(y))
+        return self._linearization(y, F, coarse_jacobian(J, self.transfer, self.m, self.flops))

@@ -20,7 +20,12 @@ models are offered (``coarse_model``):
 * ``galerkin`` (default): h^{l−1}(s) = ½‖F + J P s‖² from s = 0, the level's
   Gauss–Newton model restricted to range(P), coherent to second order; by default
   on an orthonormal basis Q of range(P), so that the coarse λ‖s‖² regularises as
-  the fine one does (:func:`mlpar.amg.orthonormalized`).
+  the fine one does (:func:`mlpar.amg.orthonormalized`);
+* ``restricted``: h^{l−1}(y) = f^l(x_k + P y) from y = 0, the level's own loss on
+  the affine subspace x_k + range(P) (same basis choice), coherent to every order:
+  its coarse iterations are nonlinear (each one re-linearises the level's network)
+  and the predicted reduction of the resulting step is the actual one (ρ = 1), so
+  an accepted recursive step leaves λ_k unchanged.
 
 The coarse model is minimised approximately by the same
 method (recursively), starting from λ_0 = λ_k, for at most ``coarse_max_iter``
@@ -32,6 +37,8 @@ level that asked for it.
 
 The fine-level iterations follow a V-cycle pattern: ``pre_smooth`` Taylor
 iterations, one recursive attempt, ``post_smooth`` Taylor iterations, repeated.
+With ``model_choice = "cost"`` a recursive slot also weighs what each kind of
+step has recently bought: decrease of log f per flop (:class:`CostAwareChoice`).
 
 The same recursion drives the higher-order family: :class:`MultilevelARC`
 (RARC) takes cubic-regularised Taylor steps (:mod:`mlpar.arc`) on every level;
@@ -41,6 +48,7 @@ range(P) (:class:`mlpar.secondorder.GalerkinQuadratic`).
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import numpy as np
@@ -132,7 +140,7 @@ class Hierarchy:
                                    interpolation=self.prm.interpolation)
             if amg.stalled(transfer, self.prm.max_coarse_ratio) or transfer.widths[1] < 1:
                 transfer = None
-            elif self.prm.coarse_model == "galerkin" and self.prm.galerkin_basis == "orthonormal":
+            elif self.prm.coarse_model != "network" and self.prm.galerkin_basis == "orthonormal":
                 transfer = amg.orthonormalized(transfer)
         return self.comm.bcast(transfer)
 
@@ -191,9 +199,10 @@ class Hierarchy:
         (``objective.galerkin``).  ``network``: the narrower network f^{l−1} from x_0
         (see :meth:`start`); the caller adds the first-order correction.
         """
-        if self.prm.coarse_model == "galerkin":
+        if self.prm.coarse_model != "network":
             t = self.transfers[j]
-            return objective.galerkin(lin, t), np.zeros(3 * t.widths[1])
+            model = objective.galerkin if self.prm.coarse_model == "galerkin" else objective.restricted
+            return model(lin, t), np.zeros(3 * t.widths[1])
         return self.objectives[j], self.start(j, lin.x)
 
     def start(self, j: int, x: np.ndarray) -> np.ndarray:
@@ -217,6 +226,52 @@ class Hierarchy:
         self.fine.flops.add(6.0 * t.P.nnz)
 
 
+class CostAwareChoice:
+    """Which model pays at a recursive slot: the coarse one or the Taylor one.
+
+    For each kind k of trial step (Taylor, recursive) it keeps the decayed sums
+    D_k = Σ β^a log(f_before/f_after) and C_k = Σ β^a flops over the past trials
+    of that kind (a rejected trial adds its cost and no decrease), and takes the
+    kind of larger efficiency D_k/C_k.  Each kind is tried once before the
+    comparison starts (the Taylor one first), and a kind refused ``retry`` slots in a row is tried again,
+    so that both estimates follow the iteration.  The relative (log) decrease makes
+    trials made at different losses comparable.
+    """
+
+    KINDS = ("taylor", "coarse")
+
+    def __init__(self, decay: float = 0.5, retry: int = 8):
+        self.decay = decay
+        self.retry = retry
+        self.sums = np.full((2, 2), np.nan)   # rows: kinds; columns: D, C
+        self.refused = np.zeros(2, dtype=int)   # slots in a row each kind was not taken
+
+    def prefers_coarse(self) -> bool:
+        """Whether the next recursive slot should try the coarse model."""
+        unknown = np.isnan(self.sums[:, 1])
+        if unknown[0] or self.refused[0] >= self.retry:
+            return False
+        if unknown[1] or self.refused[1] >= self.retry:
+            return True
+        (d_t, c_t), (d_c, c_c) = self.sums
+        return d_c * c_t >= d_t * c_c
+
+    def record(self, kind: str, f_before: float, f_after: float, flops: float) -> None:
+        """Account one trial of ``kind``; f_after = f_before if it was rejected."""
+        k = self.KINDS.index(kind)
+        gain = math.log(f_before / f_after) if f_after > 0 and f_before > f_after else 0.0
+        self.sums[k] = self.decay * np.nan_to_num(self.sums[k]) + (gain, flops)
+        self.refused[k] = 0
+        self.refused[1 - k] += 1
+
+    def export(self) -> np.ndarray:
+        return np.concatenate([self.sums.ravel(), self.refused])
+
+    def restore(self, array: np.ndarray) -> None:
+        self.sums = np.array(array[:4], dtype=float).reshape(2, 2)
+        self.refused = np.array(array[4:6], dtype=int)
+
+
 class MultilevelLM(LevenbergMarquardt):
     """RLM: LM whose trial steps may come from the recursive coarse models."""
 
@@ -225,13 +280,33 @@ class MultilevelLM(LevenbergMarquardt):
         super().__init__(objective, solver, prm)
         self.mprm = mprm
         self.hierarchy = hierarchy
+        self.choice = CostAwareChoice() if mprm.model_choice == "cost" else None
 
     def export_state(self, lin: Linearization) -> dict[str, np.ndarray]:
-        return {**self.hierarchy.export(), **super().export_state(lin)}
+        out = {**self.hierarchy.export(), **super().export_state(lin)}
+        if self.choice is not None:
+            out["model_choice"] = self.choice.export()
+        return out
 
     def import_state(self, arrays: dict[str, np.ndarray], lin: Linearization) -> None:
         self.hierarchy.restore(arrays)
+        if self.choice is not None and "model_choice" in arrays:
+            self.choice.restore(arrays["model_choice"])
         super().import_state(arrays, lin)
+
+    def iterate(self, lin: Linearization, lam: float, iteration: int):
+        """One trial; a recursive step of the ``restricted`` model (whose predicted
+        reduction is the actual one, ρ = 1) leaves λ as it was, and the trial's
+        decrease and cost feed the cost-aware choice."""
+        flops_before = self.objective.flops.total
+        prop, rho, accepted, lam_new = super().iterate(lin, lam, iteration)
+        if prop.level > 0 and accepted and self.mprm.coarse_model == "restricted":
+            lam_new = lam
+        if self.choice is not None and self.recursive_slot(iteration):
+            f_after = lin.f - rho * prop.pred if accepted else lin.f
+            self.choice.record("coarse" if prop.level > 0 else "taylor", lin.f, f_after,
+                               self.objective.flops.total - flops_before)
+        return prop, rho, accepted, lam_new
 
     def recursive_slot(self, iteration: int) -> bool:
         """Whether fine iteration k is the recursive slot of the V-cycle pattern
@@ -240,7 +315,8 @@ class MultilevelLM(LevenbergMarquardt):
         return self.mprm.levels > 1 and iteration % period == self.mprm.pre_smooth
 
     def propose(self, lin: Linearization, lam: float, iteration: int) -> Proposal:
-        if self.recursive_slot(iteration):
+        if self.recursive_slot(iteration) and (self.choice is None
+                                               or self.choice.prefers_coarse()):
             h = self.hierarchy
             every = self.mprm.rebuild_every
             if h.built_at < 0 or (every > 0 and iteration - h.built_at >= every):

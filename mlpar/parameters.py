@@ -46,4 +46,5 @@ class MultilevelParameters:
     coarse_model: str = "galerkin"
     galerkin_basis: str = "orthonormal"
     rebuild_every: int = 1
+    model_choice: str = "gradient"
     max_coarse_ratio: float = 0.8

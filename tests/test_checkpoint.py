@@ -37,29 +37,37 @@ def reference(tmp_path_factory):
     """Uninterrupted runs, 120 iterations, per method and rank count."""
     cache = {}
 
-    def get(method, nranks):
-        key = (method, nranks)
+    def get(method, nranks, extra=()):
+        key = (method, nranks, tuple(extra))
         if key not in cache:
             out = tmp_path_factory.mktemp("ref") / f"{method}-{nranks}.h5"
-            proc = run_mlpar([*RUN, "--method", method, "--max-iter", "120", "--out", out], nranks)
+            proc = run_mlpar([*RUN, "--method", method, *extra, "--max-iter", "120", "--out", out],
+                             nranks)
             assert proc.returncode == 0, proc.stderr
             cache[key] = out
         return cache[key]
     return get
 
 
-@pytest.mark.parametrize("method", ["lm", "rlm", "arc", "rarc"])
+#: RLM with the restricted coarse model and the cost-aware choice, whose state is checkpointed
+COST_AWARE = ["--coarse-model", "restricted", "--interpolation", "injection",
+              "--model-choice", "cost", "--kappa-h", "0.1", "--coarse-max-iter", "3"]
+
+
+@pytest.mark.parametrize("method,extra", [("lm", []), ("rlm", []), ("arc", []), ("rarc", []),
+                                          ("rlm", COST_AWARE)],
+                         ids=["lm", "rlm", "arc", "rarc", "rlm-cost"])
 @pytest.mark.parametrize("nranks", [1, 2])
-def test_resume_continues_bit_for_bit(tmp_path, reference, method, nranks):
+def test_resume_continues_bit_for_bit(tmp_path, reference, method, extra, nranks):
     """ARC checkpoints also after rejected steps, where the uninterrupted run reuses its
     Krylov space: the resumed run rebuilds it without charging its products twice."""
     out = tmp_path / "part.h5"
-    proc = run_mlpar([*RUN, "--method", method, "--max-iter", "45", "--checkpoint-every", "10",
-                      "--out", out], nranks)
+    proc = run_mlpar([*RUN, "--method", method, *extra, "--max-iter", "45",
+                      "--checkpoint-every", "10", "--out", out], nranks)
     assert proc.returncode == 0, proc.stderr
     proc = run_mlpar(["--resume", out, "--max-iter", "120"], nranks)
     assert proc.returncode == 0, proc.stderr
-    _same_run(reference(method, nranks), out)
+    _same_run(reference(method, nranks, extra), out)
 
 
 def test_resume_on_another_rank_count_agrees_to_rounding(tmp_path, reference):

@@ -29,6 +29,8 @@ BAD_ARGS = [
     (["--method", "rlm", "--loss", "logistic"], "use --method arc or rarc"),
     (["--method", "arc", "--l1-smoothing", "0"], "--l1-smoothing: must be > 0"),
     (["--method", "rarc", "--krylov-max-it", "0"], "--krylov-max-it: must be a positive"),
+    (["--method", "rarc", "--coarse-model", "restricted"], "implemented for rlm only"),
+    (["--model-choice", "best"], "--model-choice: invalid choice"),
     (["--max-iter", "-1"], "--max-iter: must be >= 0"),
     (["--lambda-min", "1", "--lambda0", "0.1"], "must not exceed --lambda0"),
     (["--out", "/nonexistent-dir/x.h5"], "does not exist"),
@@ -124,7 +126,9 @@ def test_logistic_training_reports_the_seed_formula(tmp_path):
 
 @pytest.mark.parametrize("method,extra", [
     ("lm", []), ("rlm", []), ("arc", ["--loss", "logistic"]),
-    ("rarc", ["--loss", "l1", "--kappa-h", "0.1"])])
+    ("rarc", ["--loss", "l1", "--kappa-h", "0.1"]),
+    ("rlm", ["--coarse-model", "restricted", "--model-choice", "cost", "--kappa-h", "0.1",
+             "--coarse-max-iter", "3"])])
 def test_weights_do_not_depend_on_the_number_of_ranks(tmp_path, method, extra):
     params = {}
     for n in (1, 2, 3):

@@ -9,7 +9,7 @@ from mlpar.config import Config
 from mlpar.leastsquares import FlopCounter, LeastSquares
 from mlpar.linsolve import RegularizedSolver
 from mlpar.lm import LMParameters
-from mlpar.multilevel import (CorrectedObjective, Hierarchy, MultilevelLM,
+from mlpar.multilevel import (CorrectedObjective, CostAwareChoice, Hierarchy, MultilevelLM,
                               MultilevelParameters)
 from mlpar.network import initial_parameters
 from mlpar.problems import ResidualBlock, make_problem
@@ -37,6 +37,11 @@ def _setup(coarse_model="galerkin", coarse_start="collect", nu=10.0, width=96, s
     return method, hierarchy, fine, lin
 
 
+def _central_difference(fun, y, d, eps=1e-6):
+    """(fun(y + εd) − fun(y − εd)) / 2ε: the directional derivative, independently of any gradient."""
+    return (fun(y + eps * d) - fun(y - eps * d)) / (2 * eps)
+
+
 @pytest.mark.parametrize("start", ["collect", "injection", "restriction"])
 def test_first_order_coherence_of_the_network_model(start):
     method, h, fine, lin = _setup("network", start)
@@ -49,9 +54,7 @@ def test_first_order_coherence_of_the_network_model(start):
         assert np.allclose(g_mu, Rg, rtol=1e-12, atol=1e-12 * np.abs(Rg).max())
         # and ∇μ is the gradient of μ: finite differences along a random direction
         d = np.random.default_rng(0).normal(size=y0.size)
-        eps = 1e-6
-        fd = (coarse.value(y0 + eps * d) - coarse.value(y0 - eps * d)) / (2 * eps)
-        assert fd == pytest.approx(float(g_mu @ d), rel=1e-5)
+        assert _central_difference(coarse.value, y0, d) == pytest.approx(float(g_mu @ d), rel=1e-5)
     finally:
         method.solver.destroy()
         h.destroy()
@@ -86,7 +89,47 @@ def test_a_two_level_step_reduces_the_loss():
         h.destroy()
 
 
-@pytest.mark.parametrize("model", ["galerkin", "network"])
+def test_restricted_model_is_the_loss_on_the_subspace():
+    method, h, fine, lin = _setup("restricted")
+    try:
+        t = h.transfers[0]
+        coarse, y0 = h.coarse_model(0, fine, lin)
+        lin0 = coarse.linearize(y0)
+        assert lin0.f == pytest.approx(lin.f, rel=1e-14)
+        assert np.allclose(lin0.g, t.restrict(lin.g), rtol=1e-12, atol=1e-12 * np.abs(lin.g).max())
+        rng = np.random.default_rng(2)
+        y = rng.normal(size=y0.size) * 1e-2
+        assert coarse.value(y) == pytest.approx(fine.value(lin.x + t.prolong(y)), rel=1e-14)
+        # away from y = 0 the gradient is still that of h: central differences
+        g = coarse.linearize(y).g
+        d = rng.normal(size=y.size)
+        assert _central_difference(coarse.value, y, d) == pytest.approx(float(g @ d), rel=1e-6)
+    finally:
+        method.solver.destroy()
+        h.destroy()
+
+
+def test_cost_aware_choice_tries_both_then_takes_the_cheaper_decrease():
+    choice = CostAwareChoice(decay=0.5, retry=3)
+    assert not choice.prefers_coarse()          # the Taylor model is tried first
+    choice.record("taylor", 1.0, 0.5, 100.0)
+    assert choice.prefers_coarse()              # then the coarse one
+    choice.record("coarse", 0.5, 0.4, 10.0)     # log(1.25)/10 > log(2)/100
+    assert choice.prefers_coarse()
+    choice.record("coarse", 0.4, 0.4, 10.0)     # rejected: cost without decrease
+    choice.record("coarse", 0.4, 0.4, 10.0)
+    assert choice.prefers_coarse() is False     # the Taylor model was refused 3 slots in a row
+    choice.record("taylor", 0.4, 0.4, 100.0)    # a rejected Taylor step
+    assert choice.prefers_coarse()
+    copy = CostAwareChoice(decay=0.5, retry=3)
+    copy.restore(choice.export())
+    assert np.array_equal(copy.sums, choice.sums) and np.array_equal(copy.refused, choice.refused)
+    (d_t, c_t), (d_c, c_c) = choice.sums
+    assert c_t == pytest.approx(0.5 * 100.0 + 100.0)
+    assert d_c == pytest.approx(0.25 * np.log(1.25))
+
+
+@pytest.mark.parametrize("model", ["galerkin", "network", "restricted"])
 def test_the_ratio_test_never_accepts_an_increase(model):
     method, h, fine, lin = _setup(model)
     try:
@@ -127,6 +170,20 @@ def test_rlm_solves_poisson_nu5():
     assert out.rmse < 1e-3
     levels = {rec.level for rec in out.state.history if rec.accepted}
     assert levels == {0, 1}, "both fine and coarse steps were taken"
+
+
+def test_rlm_with_the_restricted_model_and_the_cost_aware_choice_solves_poisson_nu5():
+    cfg = Config(problem="poisson", nu=5.0, width=64, method="rlm", max_iter=2000, kappa_h=0.1,
+                 coarse_model="restricted", interpolation="injection", coarse_max_iter=3,
+                 model_choice="cost", quiet=True)
+    out = train(cfg, Comm(MPI.COMM_SELF))
+    assert out.state.status == "converged", out.state.status
+    assert out.rmse < 1e-3
+    history = out.state.history
+    assert {rec.level for rec in history if rec.accepted} == {0, 1}
+    # an accepted restricted step (ρ = 1 by construction) leaves λ unchanged
+    kept = [b.lam == a.lam for a, b in zip(history, history[1:]) if a.level == 1 and a.accepted]
+    assert kept and all(kept)
 
 
 def test_a_rejected_step_keeps_the_hierarchy_and_a_new_point_rebuilds_it():
