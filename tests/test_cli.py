@@ -144,7 +144,26 @@ def test_weights_do_not_depend_on_the_number_of_ranks(tmp_path, method, extra):
 
 def test_petsc_options_reach_the_ksp(tmp_path):
     proc = run_mlpar([*SMALL, "--max-iter", "1", "--out", tmp_path / "o.h5",
-                      "-ksp_type", "gmres", "-ksp_monitor", "-ksp_view"], 2)
+                      "--solve-form", "residual", "-ksp_type", "gmres", "-ksp_monitor",
+                      "-ksp_view"], 2)
     assert proc.returncode == 0, proc.stderr
     assert "KSP Residual norm" in proc.stdout
     assert "type: gmres" in proc.stdout
+
+
+def test_petsc_options_reach_the_direct_solve(tmp_path):
+    """The default form on few residuals factorises JJᵀ + λI (preonly, Cholesky); the
+    options database can turn it into CG on the same m × m system, with the same result."""
+    params = {}
+    for name, opts in (("direct", ["-ksp_view"]),
+                       ("cg", ["-ksp_type", "cg", "-pc_type", "none", "-ksp_monitor"])):
+        out = tmp_path / f"{name}.h5"
+        proc = run_mlpar([*SMALL, "--max-iter", "3", "--out", out, *opts], 2)
+        assert proc.returncode == 0, proc.stderr
+        params[name] = read_result(out)["params"]
+        if name == "direct":
+            assert "type: preonly" in proc.stdout and "type: cholesky" in proc.stdout
+        else:
+            assert "KSP Residual norm" in proc.stdout
+    rel = np.linalg.norm(params["cg"] - params["direct"]) / np.linalg.norm(params["direct"])
+    assert rel < 1e-6, rel

@@ -44,7 +44,7 @@ def test_a_rank_without_rows(comm):
     assert_all(comm, np.allclose(lin.g, J.T @ F, rtol=1e-13), "gradient with empty ranks")
 
 
-@pytest.mark.parametrize("form", ["normal", "residual", "assembled", "auto"])
+@pytest.mark.parametrize("form", ["normal", "residual", "assembled", "direct", "auto"])
 @pytest.mark.parametrize("shape", [(11, 8), (40, 4)])  # m < n and m > n
 def test_solve_forms_match_dense_solve(comm, form, shape):
     t, width = shape
@@ -62,7 +62,7 @@ def test_solve_forms_match_dense_solve(comm, form, shape):
     exact = np.linalg.solve(J.T @ J + lam * np.eye(J.shape[1]), -J.T @ F)
     assert_all(comm, np.allclose(s, exact, rtol=1e-7, atol=1e-9 * np.abs(exact).max()),
                f"form {form} ({info.form}): max error {np.abs(s - exact).max():.2e}")
-    expected = {"auto": "residual" if m < 3 * width else "assembled"}.get(form, form)
+    expected = {"auto": "direct" if m < 3 * width else "assembled"}.get(form, form)
     assert_all(comm, info.form == expected, f"form used {info.form}, expected {expected}")
 
 
@@ -80,6 +80,23 @@ def test_flops_are_counted_per_product(comm):
     spent = obj.flops.total - before
     assert_all(comm, spent in (4.0 * m * n * info.iterations, 4.0 * m * n * (info.iterations + 1)),
                f"flops {spent} for {info.iterations} iterations")
+
+
+def test_the_direct_form_charges_its_products(comm):
+    obj, prob, m = _objective(comm, t=11, width=8)
+    lin = obj.linearize(initial_parameters(8, 4.0, seed=2))
+    before = obj.flops.total
+    solver = RegularizedSolver(obj, "direct")
+    try:
+        _, info = solver.solve(lin, 0.1)
+    finally:
+        solver.destroy()
+    n = 24
+    # JJᵀ (2m²n), its Cholesky factor (m³/3) and triangular solves (2m², preonly: 0 its),
+    # then s = −Jᵀy (2mn)
+    expected = 2.0 * m * m * n + m ** 3 / 3.0 + 2.0 * m * m + 2.0 * m * n
+    spent = obj.flops.total - before
+    assert_all(comm, info.form == "direct" and spent == expected, f"flops {spent} != {expected}")
 
 
 @pytest.mark.parametrize("n", [0, 1, 5, 7])
