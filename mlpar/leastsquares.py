@@ -65,6 +65,10 @@ class LeastSquares:
     def m_local(self) -> int:
         return self.block.size
 
+    def residuals_and_jacobian(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """This rank's residuals F_p(x) and Jacobian J_p(x) (no communication, no flops)."""
+        return self.block.residuals_and_jacobian(x)
+
     def value(self, x: np.ndarray) -> float:
         """f(x) = ½ Σ_p ‖F_p(x)‖²."""
         F = self.block.residuals(x)
@@ -183,6 +187,11 @@ class RestrictedObjective(LeastSquares):
     def value(self, y: np.ndarray) -> float:
         return self.base.value(self._point(y))
 
+    def residuals_and_jacobian(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """F and J_H = J P_full at x_k + P_full y, in the level's own coordinates (so that a
+        restricted model of this one, a level further down, composes the transfers)."""
+        F, J = self.base.residuals_and_jacobian(self._point(y))
+        return F, coarse_jacobian(J, self.transfer, self.m, self.flops)
+
     def linearize(self, y: np.ndarray) -> Linearization:
-        F, J = self.base.block.residuals_and_jacobian(self._point(y))
-        return self._linearization(y, F, coarse_jacobian(J, self.transfer, self.m, self.flops))
+        return self._linearization(y, *self.residuals_and_jacobian(y))

@@ -233,9 +233,9 @@ class CostAwareChoice:
     D_k = Σ β^a log(f_before/f_after) and C_k = Σ β^a flops over the past trials
     of that kind (a rejected trial adds its cost and no decrease), and takes the
     kind of larger efficiency D_k/C_k.  Each kind is tried once before the
-    comparison starts (the Taylor one first), and a kind refused ``retry`` slots in a row is tried again,
-    so that both estimates follow the iteration.  The relative (log) decrease makes
-    trials made at different losses comparable.
+    comparison starts (the Taylor one first), and a kind refused ``retry`` slots in
+    a row is tried again, so that both estimates follow the iteration.  The relative
+    (log) decrease makes trials made at different losses comparable.
     """
 
     KINDS = ("taylor", "coarse")

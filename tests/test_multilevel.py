@@ -109,6 +109,31 @@ def test_restricted_model_is_the_loss_on_the_subspace():
         h.destroy()
 
 
+def test_restricted_models_compose_across_three_levels():
+    comm = Comm(MPI.COMM_SELF)
+    prob = make_problem("poisson", 10.0)
+    fine = LeastSquares(ResidualBlock(prob, "sigmoid", 29, 1.0, 0, 31), comm, 31, 3 * 256,
+                        FlopCounter())
+    h = Hierarchy(fine, lambda obj: RegularizedSolver(obj, "auto", 1e-10),
+                  MultilevelParameters(levels=3, min_width=8, coarse_model="restricted",
+                                       interpolation="injection"))
+    try:
+        lin = fine.linearize(initial_parameters(256, 10.0, 0))
+        h.build(lin, 0)
+        assert len(h.transfers) == 2
+        t1, t2 = h.transfers
+        mid, y0 = h.coarse_model(0, fine, lin)
+        bottom, z0 = h.coarse_model(1, mid, mid.linearize(y0))
+        z = np.random.default_rng(3).normal(size=z0.size) * 1e-2
+        assert bottom.value(z) == pytest.approx(fine.value(lin.x + t1.prolong(t2.prolong(z))),
+                                                rel=1e-14)
+        g = bottom.linearize(z).g
+        d = np.random.default_rng(4).normal(size=z.size)
+        assert _central_difference(bottom.value, z, d) == pytest.approx(float(g @ d), rel=1e-6)
+    finally:
+        h.destroy()
+
+
 def test_cost_aware_choice_tries_both_then_takes_the_cheaper_decrease():
     choice = CostAwareChoice(decay=0.5, retry=3)
     assert not choice.prefers_coarse()          # the Taylor model is tried first
