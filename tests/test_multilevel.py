@@ -37,6 +37,16 @@ def _setup(coarse_model="galerkin", coarse_start="collect", nu=10.0, width=96, s
     return method, hierarchy, fine, lin
 
 
+def _fine_and_hierarchy(width, **prm):
+    """The Poisson ν = 10 objective (29 points) of a ``width``-neuron network, and an
+    (unbuilt) hierarchy below it with the multilevel parameters ``prm``."""
+    prob = make_problem("poisson", 10.0)
+    fine = LeastSquares(ResidualBlock(prob, "sigmoid", 29, 1.0, 0, 31), Comm(MPI.COMM_SELF), 31,
+                        3 * width, FlopCounter())
+    return fine, Hierarchy(fine, lambda obj: RegularizedSolver(obj, "auto", 1e-10),
+                           MultilevelParameters(**prm))
+
+
 def _central_difference(fun, y, d, eps=1e-6):
     """(fun(y + εd) − fun(y − εd)) / 2ε: the directional derivative, independently of any gradient."""
     return (fun(y + eps * d) - fun(y - eps * d)) / (2 * eps)
@@ -110,13 +120,8 @@ def test_restricted_model_is_the_loss_on_the_subspace():
 
 
 def test_restricted_models_compose_across_three_levels():
-    comm = Comm(MPI.COMM_SELF)
-    prob = make_problem("poisson", 10.0)
-    fine = LeastSquares(ResidualBlock(prob, "sigmoid", 29, 1.0, 0, 31), comm, 31, 3 * 256,
-                        FlopCounter())
-    h = Hierarchy(fine, lambda obj: RegularizedSolver(obj, "auto", 1e-10),
-                  MultilevelParameters(levels=3, min_width=8, coarse_model="restricted",
-                                       interpolation="injection"))
+    fine, h = _fine_and_hierarchy(256, levels=3, min_width=8, coarse_model="restricted",
+                                  interpolation="injection")
     try:
         lin = fine.linearize(initial_parameters(256, 10.0, 0))
         h.build(lin, 0)
@@ -172,12 +177,7 @@ def test_the_ratio_test_never_accepts_an_increase(model):
 
 
 def test_hierarchy_levels_shrink_and_respect_the_minimum_width():
-    comm = Comm(MPI.COMM_SELF)
-    prob = make_problem("poisson", 10.0)
-    fine = LeastSquares(ResidualBlock(prob, "sigmoid", 29, 1.0, 0, 31), comm, 31, 3 * 256,
-                        FlopCounter())
-    h = Hierarchy(fine, lambda obj: RegularizedSolver(obj, "auto", 1e-10),
-                  MultilevelParameters(levels=4, min_width=8))
+    fine, h = _fine_and_hierarchy(256, levels=4, min_width=8)
     try:
         h.build(fine.linearize(initial_parameters(256, 10.0, 0)), 0)
         widths = h.widths
