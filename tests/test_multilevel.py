@@ -188,7 +188,7 @@ def test_hierarchy_levels_shrink_and_respect_the_minimum_width():
 
 
 def test_rlm_solves_poisson_nu5():
-    cfg = Config(problem="poisson", nu=5.0, width=64, method="rlm", max_iter=2000, kappa_h=0.1,
+    cfg = Config(problem="poisson", nu=5.0, width=64, method="rlm", max_iter=5000, kappa_h=0.1,
                  quiet=True)
     out = train(cfg, Comm(MPI.COMM_SELF))
     assert out.state.status == "converged", out.state.status
@@ -198,7 +198,7 @@ def test_rlm_solves_poisson_nu5():
 
 
 def test_rlm_with_the_restricted_model_and_the_cost_aware_choice_solves_poisson_nu5():
-    cfg = Config(problem="poisson", nu=5.0, width=64, method="rlm", max_iter=2000, kappa_h=0.1,
+    cfg = Config(problem="poisson", nu=5.0, width=64, method="rlm", max_iter=5000, kappa_h=0.1,
                  coarse_model="restricted", interpolation="injection", coarse_max_iter=3,
                  model_choice="cost", quiet=True)
     out = train(cfg, Comm(MPI.COMM_SELF))
