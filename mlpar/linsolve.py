@@ -144,9 +144,16 @@ class RegularizedSolver:
         return self.form
 
     def _make_ksp(self, form: str):
-        comm = self.model.comm.mpi
+        """The KSP, operator and vectors of ``form``, created once (then from the options
+        database): CG without preconditioner on ``comm``'s ranks, or, for ``direct``, a
+        Cholesky factorisation (preonly) of the m × m matrix held by every rank."""
         m, n = self.model, self.model.n
-        if form == "residual":
+        comm = m.comm.mpi
+        if form == "direct":
+            comm = PETSc.COMM_SELF
+            local = glob = m.m
+            ctx = None
+        elif form == "residual":
             local, glob, ctx = m.m_local, m.m, _ResidualSpaceOperator(m)
         else:
             local, glob = self.counts[m.comm.rank], n
@@ -157,8 +164,12 @@ class RegularizedSolver:
             A = PETSc.Mat().createDense(((local, glob), (local, glob)), comm=comm)
         A.setUp()
         ksp = PETSc.KSP().create(comm=comm)
-        ksp.setType(PETSc.KSP.Type.CG)
-        ksp.getPC().setType(PETSc.PC.Type.NONE)
+        if form == "direct":
+            ksp.setType(PETSc.KSP.Type.PREONLY)
+            ksp.getPC().setType(PETSc.PC.Type.CHOLESKY)
+        else:
+            ksp.setType(PETSc.KSP.Type.CG)
+            ksp.getPC().setType(PETSc.PC.Type.NONE)
         ksp.setTolerances(rtol=self.rtol, atol=1e-300, max_it=10000)
         ksp.setOperators(A)
         ksp.setFromOptions()
@@ -166,22 +177,22 @@ class RegularizedSolver:
         self._ksp[form] = (ksp, A, ctx, x, b)
         return self._ksp[form]
 
+    @staticmethod
+    def _outcome(ksp) -> tuple[int, str]:
+        """(iterations, converged reason) of the last solve; a negative reason other than the
+        iteration limit (a CG iterate from zero still decreases the model) is an error."""
+        reason = ksp.getConvergedReason()
+        its = ksp.getIterationNumber()
+        name = _REASONS.get(reason, str(reason))
+        if reason < 0 and reason != PETSc.KSP.ConvergedReason.DIVERGED_MAX_IT:
+            raise LinearSolveError(f"KSP {ksp.getType()} failed: {name} after {its} iterations")
+        return its, name
+
     def _solve_direct(self, lin: Linearization, lam: float) -> tuple[np.ndarray, SolveInfo]:
         """s = −Jᵀ(JJᵀ + λI)⁻¹F with JJᵀ + λI formed and factorised on every rank."""
         model = self.model
         comm, m, n = model.comm, model.m, model.n
-        if "direct" not in self._ksp:
-            A = PETSc.Mat().createDense((m, m), comm=PETSc.COMM_SELF)
-            A.setUp()
-            ksp = PETSc.KSP().create(comm=PETSc.COMM_SELF)
-            ksp.setType(PETSc.KSP.Type.PREONLY)
-            ksp.getPC().setType(PETSc.PC.Type.CHOLESKY)
-            ksp.setOperators(A)
-            ksp.setTolerances(rtol=self.rtol, atol=1e-300, max_it=10000)
-            ksp.setFromOptions()
-            x, b = A.createVecs()
-            self._ksp["direct"] = (ksp, A, None, x, b)
-        ksp, A, _, x, b = self._ksp["direct"]
+        ksp, A, _, x, b = self._ksp.get("direct") or self._make_ksp("direct")
         rows = comm.block_counts(m)
         J = comm.allgather(lin.J.ravel(), [c * n for c in rows]).reshape(m, n)
         G = A.getDenseArray()
@@ -196,11 +207,7 @@ class RegularizedSolver:
                   PETSc.PC.Type.LU: 2.0 * m ** 3 / 3.0}.get(ksp.getPC().getType(), 0.0)
         applications = its if ksp.getType() == PETSc.KSP.Type.PREONLY else its + 1
         model.flops.add(2.0 * m * m * n + factor + 2.0 * m * m * applications)
-        reason = ksp.getConvergedReason()
-        name = _REASONS.get(reason, str(reason))
-        if reason < 0 and reason != PETSc.KSP.ConvergedReason.DIVERGED_MAX_IT:
-            raise LinearSolveError(f"KSP {ksp.getType()} on JJᵀ + λI failed: {name} after {its} "
-                                   f"iterations")
+        its, name = self._outcome(ksp)
         lo, hi = comm.block_range(m)
         s = -model.jac_t(lin, x.getArray(readonly=True)[lo:hi])
         return s, SolveInfo("direct", its, name)
@@ -228,13 +235,10 @@ class RegularizedSolver:
             b.getArray()[:] = -lin.g[lo:hi]
         x.set(0.0)
         ksp.solve(b, x)
-        reason = ksp.getConvergedReason()
         its = ksp.getIterationNumber()
         if form == "assembled":  # one 2n² product per iteration, plus the initial residual
             model.flops.add(2.0 * model.n ** 2 * (its + 1))
-        name = _REASONS.get(reason, str(reason))
-        if reason < 0 and reason != PETSc.KSP.ConvergedReason.DIVERGED_MAX_IT:
-            raise LinearSolveError(f"KSP {ksp.getType()} failed: {name} after {its} iterations")
+        its, name = self._outcome(ksp)
         if form == "residual":
             s = -model.jac_t(lin, x.getArray(readonly=True))
         else:
