@@ -143,8 +143,16 @@ def orthonormalized(transfer: Transfer) -> Transfer:
 
     With Q, the coarse regularisation λ‖s_H‖² equals the fine one, λ‖Q s_H‖², so a
     Galerkin coarse LM step is exactly the fine LM step restricted to range(P).
+    When no row of P has two nonzeros (injection), its columns are already
+    orthogonal and Q is P with unit columns: no dense r_f × r_c factorisation.
     """
-    Q, _ = np.linalg.qr(transfer.P.toarray())
+    P = transfer.P
+    if P.nnz and np.diff(P.indptr).max() <= 1:
+        norms = np.sqrt(np.asarray(P.multiply(P).sum(axis=0)).ravel())
+        Q = (P @ sp.diags(1.0 / norms)).tocsr()
+        Q.sort_indices()
+        return Transfer(Q, transfer.coarse, transfer.alpha)
+    Q, _ = np.linalg.qr(P.toarray())
     return Transfer(sp.csr_matrix(Q), transfer.coarse, transfer.alpha)
 
 

@@ -123,6 +123,19 @@ def test_transfers_act_blockwise():
     assert amg.stalled(t, 0.5) and not amg.stalled(t, 0.8)
 
 
+@pytest.mark.parametrize("interpolation", ["direct", "injection"])
+def test_orthonormalized_basis_spans_range_of_P(interpolation):
+    """QᵀQ = I and P = Q(QᵀP) (same range), whether Q comes from a dense QR (direct)
+    or from scaling the disjoint columns of an injection P; injection keeps P's pattern."""
+    t = amg.coarsen(_neuron_graph(width=96, seed=1), interpolation=interpolation)
+    q = amg.orthonormalized(t)
+    P, Q = t.P.toarray(), q.P.toarray()
+    assert np.allclose(Q.T @ Q, np.eye(Q.shape[1]), atol=1e-12)
+    assert np.allclose(Q @ (Q.T @ P), P, atol=1e-12)
+    assert np.array_equal(q.coarse, t.coarse)
+    if interpolation == "injection":
+        assert np.array_equal((Q != 0), (P != 0))
+
 def test_bad_options_are_refused():
     with pytest.raises(ValueError, match="unknown strength"):
         amg.coarsen(np.eye(3), strength="max")
