@@ -78,6 +78,7 @@ class Config:
     coarse_model: str = MultilevelParameters.coarse_model
     galerkin_basis: str = MultilevelParameters.galerkin_basis
     rebuild_every: int = MultilevelParameters.rebuild_every
+    screen_age: int = MultilevelParameters.screen_age
     model_choice: str = MultilevelParameters.model_choice
     checkpoint_seconds: float = 0.0
     l1_smoothing: float = 1e-3
@@ -123,7 +124,7 @@ class Config:
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{_opt(name)}: must be a positive integer, got {getattr(self, name)}")
         for name in ("points", "max_iter", "seed", "checkpoint_every", "pre_smooth", "post_smooth",
-                     "rebuild_every"):
+                     "rebuild_every", "screen_age"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"--{_opt(name)}: must be >= 0, got {getattr(self, name)}")
         for name in ("ftol", "lambda_p", "checkpoint_seconds"):
@@ -190,6 +191,8 @@ _HELP = {
     "galerkin_basis": "rlm, rarc: basis of range(P) for the galerkin model: orthonormal (coarse λ "
                       "regularises like the fine one) or the interpolation P itself",
     "rebuild_every": "rlm, rarc: rebuild the hierarchy every N iterations (0: build once)",
+    "screen_age": "rlm, rarc: skip a due rebuild while the hierarchy is younger than this many "
+                  "iterations and already finds the coarse model not useful (0: never skip)",
     "l1_smoothing": "l1: train sqrt(r^2 + δ^2) − δ with this δ instead of |r|",
     "cubic_theta": "arc: Lanczos stops when ||grad m(s)|| <= CUBIC_THETA ||s||^2",
     "krylov_max_it": "arc: at most this many Lanczos iterations per subproblem",

@@ -160,9 +160,10 @@ class Hierarchy:
                 lin = objective.linearize(y0)
 
     def export(self) -> dict[str, np.ndarray]:
-        """The hierarchy as named arrays (checkpoint ``method_state``); empty if none is built,
-        or if it is rebuilt at every recursive attempt anyway (``rebuild_every`` = 1)."""
-        if self.built_at < 0 or self.prm.rebuild_every == 1:
+        """The hierarchy as named arrays (checkpoint ``method_state``); empty if none is built.
+        A resumed run needs it even when it is rebuilt at every recursive attempt: the
+        screening of the next rebuild (:meth:`MultilevelLM._screened_out`) reads it."""
+        if self.built_at < 0:
             return {}
         out = {"built_at": np.array([self.built_at])}
         for j, t in enumerate(self.transfers):
@@ -229,47 +230,80 @@ class Hierarchy:
 class CostAwareChoice:
     """Which model pays at a recursive slot: the coarse one or the Taylor one.
 
-    For each kind k of trial step (Taylor, recursive) it keeps the decayed sums
-    D_k = Σ β^a log(f_before/f_after) and C_k = Σ β^a flops over the past trials
-    of that kind (a rejected trial adds its cost and no decrease), and takes the
-    kind of larger efficiency D_k/C_k.  Each kind is tried once before the
+    A *trial* of a kind k (Taylor, recursive) is its consecutive steps up to and
+    including the first accepted one, at most ``patience`` steps: the rejections
+    before an acceptance are how LM adapts λ, part of the price of that step,
+    not a verdict on the kind.  For each kind the choice keeps the decayed sums
+    D_k = Σ β^a log(f_before/f_after) and C_k = Σ β^a flops over its past trials
+    (a trial that ends without acceptance adds its cost and no decrease), and takes
+    the kind of larger efficiency D_k/C_k.  Each kind is tried once before the
     comparison starts (the Taylor one first), and a kind refused ``retry`` slots in
-    a row is tried again, so that both estimates follow the iteration.  The relative
-    (log) decrease makes trials made at different losses comparable.
+    a row is tried again, so that both estimates follow the iteration; each retry
+    that does not win the comparison back doubles that kind's wait, so a kind that
+    keeps losing costs O(log k) trials over k slots.  The relative (log) decrease
+    makes trials made at different losses comparable.
     """
 
     KINDS = ("taylor", "coarse")
 
-    def __init__(self, decay: float = 0.5, retry: int = 8):
+    def __init__(self, decay: float = 0.5, retry: int = 8, patience: int = 4):
         self.decay = decay
         self.retry = retry
+        self.patience = patience
         self.sums = np.full((2, 2), np.nan)   # rows: kinds; columns: D, C
         self.refused = np.zeros(2, dtype=int)   # slots in a row each kind was not taken
+        self.wait = np.full(2, retry)           # slots a refused kind waits for a retry
+        self.open = np.array([-1.0, 0.0, 0.0, 0.0])   # trial under way: kind, f_before, C, steps
 
     def prefers_coarse(self) -> bool:
         """Whether the next recursive slot should try the coarse model."""
+        if self.open[0] >= 0:
+            return self.open[0] == 1
         unknown = np.isnan(self.sums[:, 1])
-        if unknown[0] or self.refused[0] >= self.retry:
+        if unknown[0] or self.refused[0] >= self.wait[0]:
             return False
-        if unknown[1] or self.refused[1] >= self.retry:
+        if unknown[1] or self.refused[1] >= self.wait[1]:
             return True
+        return self._coarse_is_cheaper()
+
+    def _coarse_is_cheaper(self) -> bool:
         (d_t, c_t), (d_c, c_c) = self.sums
-        return d_c * c_t >= d_t * c_c
+        return bool(d_c * c_t >= d_t * c_c)
 
     def record(self, kind: str, f_before: float, f_after: float, flops: float) -> None:
-        """Account one trial of ``kind``; f_after = f_before if it was rejected."""
+        """Account one step of ``kind``; f_after = f_before if it was rejected.  A step of
+        the other kind than the open trial's (the coarse model asked for, but not useful)
+        closes that trial without decrease."""
         k = self.KINDS.index(kind)
+        if self.open[0] >= 0 and self.open[0] != k:
+            self._close(f_after=self.open[1])
+        if self.open[0] < 0:
+            self.open[:] = (k, f_before, 0.0, 0.0)
+        self.open[2:] += (flops, 1.0)
+        if f_after < f_before or self.open[3] >= self.patience:
+            self._close(f_after)
+
+    def _close(self, f_after: float) -> None:
+        k, f_before, flops, _ = self.open
+        k = int(k)
         gain = math.log(f_before / f_after) if f_after > 0 and f_before > f_after else 0.0
+        retried = self.refused[k] >= self.wait[k]
         self.sums[k] = self.decay * np.nan_to_num(self.sums[k]) + (gain, flops)
+        if not np.isnan(self.sums).any():
+            won = self._coarse_is_cheaper() == (k == 1)
+            self.wait[k] = self.retry if won else 2 * self.wait[k] if retried else self.wait[k]
         self.refused[k] = 0
         self.refused[1 - k] += 1
+        self.open[:] = (-1.0, 0.0, 0.0, 0.0)
 
     def export(self) -> np.ndarray:
-        return np.concatenate([self.sums.ravel(), self.refused])
+        return np.concatenate([self.sums.ravel(), self.refused, self.wait, self.open])
 
     def restore(self, array: np.ndarray) -> None:
         self.sums = np.array(array[:4], dtype=float).reshape(2, 2)
         self.refused = np.array(array[4:6], dtype=int)
+        self.wait = np.array(array[6:8], dtype=int)
+        self.open = np.array(array[8:12], dtype=float)
 
 
 class MultilevelLM(LevenbergMarquardt):
@@ -322,6 +356,8 @@ class MultilevelLM(LevenbergMarquardt):
             if h.built_at < 0 or (every > 0 and iteration - h.built_at >= every):
                 if h.built_from is lin:   # rejected step: same point, same hierarchy
                     h.built_at = iteration
+                elif self._screened_out(lin, iteration):
+                    return self.taylor_step(lin, lam)
                 else:
                     h.build(lin, iteration)
             if h.transfers:
@@ -329,6 +365,17 @@ class MultilevelLM(LevenbergMarquardt):
                 if prop is not None:
                     return prop
         return self.taylor_step(lin, lam)
+
+    def _screened_out(self, lin: Linearization, iteration: int) -> bool:
+        """Whether a due rebuild can be skipped: the hierarchy at hand, built fewer than
+        ``screen_age`` iterations ago, already finds the coarse model not useful at g.
+        The neuron graph moves little between nearby iterates, so the AMG set-up (which
+        costs several LM iterations when m is small) is then spent only when the coarse
+        model stands a chance; an older hierarchy is rebuilt and tested afresh."""
+        h = self.hierarchy
+        age = self.mprm.screen_age
+        return (bool(h.transfers) and 0 < iteration - h.built_at < age
+                and self._useful(0, lin.g) is None)
 
     def _useful(self, j: int, g: np.ndarray) -> np.ndarray | None:
         """R g if the coarse model of level L−j−1 is useful at g, else None."""

@@ -46,5 +46,6 @@ class MultilevelParameters:
     coarse_model: str = "galerkin"
     galerkin_basis: str = "orthonormal"
     rebuild_every: int = 1
-    model_choice: str = "gradient"
+    screen_age: int = 10
+    model_choice: str = "cost"
     max_coarse_ratio: float = 0.8

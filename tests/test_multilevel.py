@@ -16,15 +16,19 @@ from mlpar.problems import ResidualBlock, make_problem
 from mlpar.train import train
 
 
-def _setup(coarse_model="galerkin", coarse_start="collect", nu=10.0, width=96, seed=0):
+def _setup(coarse_model="galerkin", coarse_start="collect", nu=10.0, width=96, seed=0, **prm):
+    """RLM on Poisson ν = 10 (29 points) at a point two LM steps from x₀, its hierarchy built
+    there; every recursive slot asks for the coarse model (``model_choice="gradient"``)
+    unless ``prm`` says otherwise."""
     comm = Comm(MPI.COMM_SELF)
     prob = make_problem("poisson", nu)
     t = 29
     flops = FlopCounter()
     fine = LeastSquares(ResidualBlock(prob, "sigmoid", t, 1.0, 0, t + 2), comm, t + 2, 3 * width,
                         flops)
-    mprm = MultilevelParameters(coarse_model=coarse_model, coarse_start=coarse_start,
-                                coarse_max_iter=3, kappa_h=0.1)
+    mprm = MultilevelParameters(**{"coarse_model": coarse_model, "coarse_start": coarse_start,
+                                   "coarse_max_iter": 3, "kappa_h": 0.1,
+                                   "model_choice": "gradient", **prm})
     hierarchy = Hierarchy(fine, lambda obj: RegularizedSolver(obj, "auto", 1e-12), mprm)
     solver = RegularizedSolver(fine, "auto", 1e-12)
     method = MultilevelLM(fine, solver, LMParameters(), mprm, hierarchy)
@@ -140,23 +144,46 @@ def test_restricted_models_compose_across_three_levels():
 
 
 def test_cost_aware_choice_tries_both_then_takes_the_cheaper_decrease():
-    choice = CostAwareChoice(decay=0.5, retry=3)
+    choice = CostAwareChoice(decay=0.5, retry=3, patience=4)
     assert not choice.prefers_coarse()          # the Taylor model is tried first
     choice.record("taylor", 1.0, 0.5, 100.0)
     assert choice.prefers_coarse()              # then the coarse one
     choice.record("coarse", 0.5, 0.4, 10.0)     # log(1.25)/10 > log(2)/100
     assert choice.prefers_coarse()
-    choice.record("coarse", 0.4, 0.4, 10.0)     # rejected: cost without decrease
-    choice.record("coarse", 0.4, 0.4, 10.0)
-    assert choice.prefers_coarse() is False     # the Taylor model was refused 3 slots in a row
-    choice.record("taylor", 0.4, 0.4, 100.0)    # a rejected Taylor step
-    assert choice.prefers_coarse()
-    copy = CostAwareChoice(decay=0.5, retry=3)
+    for _ in range(4):                          # a trial lasts up to `patience` rejections
+        assert choice.prefers_coarse()
+        choice.record("coarse", 0.4, 0.4, 10.0)
+    (d_c, c_c) = choice.sums[1]
+    assert (d_c, c_c) == pytest.approx((0.5 * np.log(1.25), 0.5 * 10.0 + 40.0))
+    assert not choice.prefers_coarse()          # now the Taylor step pays more per flop
+    choice.record("taylor", 0.4, 0.4, 100.0)    # rejected: λ adapts, the trial stays open
+    assert not choice.prefers_coarse()
+    choice.record("taylor", 0.4, 0.3, 100.0)    # one trial: two steps, one decrease
+    d_t, c_t = choice.sums[0]
+    assert (d_t, c_t) == pytest.approx((0.5 * np.log(2.0) + np.log(4 / 3), 50.0 + 200.0))
+    choice.record("taylor", 0.3, 0.2, 100.0)
+    choice.record("taylor", 0.2, 0.15, 100.0)
+    assert choice.prefers_coarse()              # refused 3 slots in a row: retried
+    for _ in range(4):
+        choice.record("coarse", 0.15, 0.15, 10.0)
+    assert list(choice.wait) == [3, 6]          # the retry lost: the coarse model waits twice as long
+    assert not choice.prefers_coarse()
+    copy = CostAwareChoice(decay=0.5, retry=3, patience=4)
     copy.restore(choice.export())
-    assert np.array_equal(copy.sums, choice.sums) and np.array_equal(copy.refused, choice.refused)
-    (d_t, c_t), (d_c, c_c) = choice.sums
-    assert c_t == pytest.approx(0.5 * 100.0 + 100.0)
-    assert d_c == pytest.approx(0.25 * np.log(1.25))
+    assert all(np.array_equal(getattr(copy, a), getattr(choice, a), equal_nan=True)
+               for a in ("sums", "refused", "wait", "open"))
+
+
+def test_cost_aware_choice_closes_an_open_trial_the_usefulness_test_refused():
+    """The coarse model was asked for, but ‖Rg‖ was too small: a Taylor step was taken
+    instead, and the coarse trial ends with its cost and no decrease."""
+    choice = CostAwareChoice(decay=0.5, retry=3, patience=4)
+    choice.record("taylor", 1.0, 0.5, 100.0)
+    choice.record("coarse", 0.5, 0.5, 10.0)     # rejected: the coarse trial is open
+    choice.record("taylor", 0.5, 0.4, 100.0)    # the next slot's coarse model was not useful
+    assert choice.sums[1] == pytest.approx((0.0, 10.0))
+    assert choice.sums[0] == pytest.approx((0.5 * np.log(2.0) + np.log(1.25), 150.0))
+    assert choice.open[0] == -1
 
 
 @pytest.mark.parametrize("model", ["galerkin", "network", "restricted"])
@@ -212,7 +239,7 @@ def test_rlm_with_the_restricted_model_and_the_cost_aware_choice_solves_poisson_
 
 
 def test_a_rejected_step_keeps_the_hierarchy_and_a_new_point_rebuilds_it():
-    method, h, fine, lin = _setup("galerkin")
+    method, h, fine, lin = _setup("galerkin", screen_age=0)
     try:
         method.propose(lin, 1.0, iteration=0)
         first = h.transfers[0]
