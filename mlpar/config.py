@@ -185,8 +185,8 @@ _HELP = {
                     "(the narrower network with first-order correction, the seed's) or "
                     "restricted (the level's own loss on x + range(P))",
     "model_choice": "rlm, rarc: at a recursive slot take the coarse model when it is useful "
-                    "(gradient: the ||R g|| test only; cost: also while its measured decrease "
-                    "per flop is at least the Taylor step's)",
+                    "(gradient: the ||R g|| test only; cost, the default: also while its measured "
+                    "decrease per flop is at least the Taylor step's)",
     "checkpoint_seconds": "seconds between checkpoints (0: none; rank 0's clock decides)",
     "galerkin_basis": "rlm, rarc: basis of range(P) for the galerkin model: orthonormal (coarse λ "
                       "regularises like the fine one) or the interpolation P itself",

@@ -290,8 +290,10 @@ class CostAwareChoice:
         retried = self.refused[k] >= self.wait[k]
         self.sums[k] = self.decay * np.nan_to_num(self.sums[k]) + (gain, flops)
         if not np.isnan(self.sums).any():
-            won = self._coarse_is_cheaper() == (k == 1)
-            self.wait[k] = self.retry if won else 2 * self.wait[k] if retried else self.wait[k]
+            if self._coarse_is_cheaper() == (k == 1):
+                self.wait[k] = self.retry
+            elif retried:
+                self.wait[k] *= 2
         self.refused[k] = 0
         self.refused[1 - k] += 1
         self.open[:] = (-1.0, 0.0, 0.0, 0.0)
@@ -300,10 +302,13 @@ class CostAwareChoice:
         return np.concatenate([self.sums.ravel(), self.refused, self.wait, self.open])
 
     def restore(self, array: np.ndarray) -> None:
+        """The state :meth:`export` gave; a checkpoint written before trials lasted to their
+        first acceptance holds only the sums and refusals, and resumes with no trial open."""
         self.sums = np.array(array[:4], dtype=float).reshape(2, 2)
         self.refused = np.array(array[4:6], dtype=int)
-        self.wait = np.array(array[6:8], dtype=int)
-        self.open = np.array(array[8:12], dtype=float)
+        if len(array) >= 12:
+            self.wait = np.array(array[6:8], dtype=int)
+            self.open = np.array(array[8:12], dtype=float)
 
 
 class MultilevelLM(LevenbergMarquardt):

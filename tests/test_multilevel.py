@@ -184,6 +184,10 @@ def test_cost_aware_choice_closes_an_open_trial_the_usefulness_test_refused():
     assert choice.sums[1] == pytest.approx((0.0, 10.0))
     assert choice.sums[0] == pytest.approx((0.5 * np.log(2.0) + np.log(1.25), 150.0))
     assert choice.open[0] == -1
+    former = CostAwareChoice(decay=0.5, retry=3)   # a checkpoint of the former layout
+    former.restore(choice.export()[:6])
+    assert np.array_equal(former.sums, choice.sums) and former.open[0] == -1
+    assert list(former.wait) == [3, 3]
 
 
 @pytest.mark.parametrize("model", ["galerkin", "network", "restricted"])
