@@ -176,10 +176,6 @@ class RestrictedObjective(LeastSquares):
         self.x = x
         self.transfer = transfer
 
-    @property
-    def m_local(self) -> int:
-        return self.base.m_local
-
     def _point(self, y: np.ndarray) -> np.ndarray:
         self.flops.add(6.0 * self.transfer.P.nnz)
         return self.x + self.transfer.prolong(y)

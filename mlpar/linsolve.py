@@ -202,12 +202,11 @@ class RegularizedSolver:
         b.getArray()[:] = comm.allgather(lin.F, rows)
         ksp.setOperators(A)   # the values changed: factorise again
         ksp.solve(b, x)
-        its = ksp.getIterationNumber()
+        its, name = self._outcome(ksp)
         factor = {PETSc.PC.Type.CHOLESKY: m ** 3 / 3.0,
                   PETSc.PC.Type.LU: 2.0 * m ** 3 / 3.0}.get(ksp.getPC().getType(), 0.0)
         applications = its if ksp.getType() == PETSc.KSP.Type.PREONLY else its + 1
         model.flops.add(2.0 * m * m * n + factor + 2.0 * m * m * applications)
-        its, name = self._outcome(ksp)
         lo, hi = comm.block_range(m)
         s = -model.jac_t(lin, x.getArray(readonly=True)[lo:hi])
         return s, SolveInfo("direct", its, name)
@@ -235,10 +234,9 @@ class RegularizedSolver:
             b.getArray()[:] = -lin.g[lo:hi]
         x.set(0.0)
         ksp.solve(b, x)
-        its = ksp.getIterationNumber()
+        its, name = self._outcome(ksp)
         if form == "assembled":  # one 2n² product per iteration, plus the initial residual
             model.flops.add(2.0 * model.n ** 2 * (its + 1))
-        its, name = self._outcome(ksp)
         if form == "residual":
             s = -model.jac_t(lin, x.getArray(readonly=True))
         else:
