@@ -21,6 +21,7 @@ PyAMG provides strength, splitting and interpolation (``pyamg.strength``,
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
@@ -67,13 +68,27 @@ class Transfer:
     def widths(self) -> tuple[int, int]:
         return self.P.shape
 
+    @cached_property
+    def P_full(self) -> sp.csr_matrix:
+        """blkdiag(P, P, P): P on each block of [v; w; b] (formed once per transfer)."""
+        return sp.block_diag([self.P] * 3, format="csr")
+
+    @cached_property
+    def P_full_T(self) -> sp.csr_matrix:
+        """P_fullᵀ in CSR (formed once per transfer)."""
+        return self.P_full.T.tocsr()
+
     def prolong(self, y: np.ndarray) -> np.ndarray:
         """P_full y for coarse parameters y = [v; w; b] of width r_c."""
-        return (self.P @ y.reshape(3, -1).T).T.ravel()
+        return self.P_full @ y
 
     def restrict(self, g: np.ndarray) -> np.ndarray:
         """R_full g = α P_fullᵀ g for fine parameters g of width r_f."""
-        return self.alpha * (self.P.T @ g.reshape(3, -1).T).T.ravel()
+        return self.alpha * (self.P_full_T @ g)
+
+    def coarse_columns(self, J: np.ndarray) -> np.ndarray:
+        """J P_full for a matrix J whose columns are ordered like [v; w; b] of width r_f."""
+        return (self.P_full_T @ J.T).T
 
     def inject(self, x: np.ndarray) -> np.ndarray:
         """The C-neurons' own weights (v, w, b)."""

@@ -123,10 +123,8 @@ class LeastSquares:
 def coarse_jacobian(J: np.ndarray, transfer: Transfer, m: int, flops: FlopCounter) -> np.ndarray:
     """J_H = J P_full for the local rows of J (each of the blocks v, w, b times P), charged
     2·m·3·nnz(P) flops for the m global rows."""
-    r_f = transfer.widths[0]
-    PT = transfer.P.T.tocsr()
     flops.add(6.0 * m * transfer.P.nnz)
-    return np.hstack([(PT @ J[:, k * r_f:(k + 1) * r_f].T).T for k in range(3)])
+    return np.ascontiguousarray(transfer.coarse_columns(J))
 
 
 class GalerkinObjective(LeastSquares):

@@ -132,9 +132,9 @@ class Hierarchy:
     def _transfer_at(self, lin: Linearization) -> amg.Transfer | None:
         """Coarsen the neurons of the network linearised in ``lin`` (None: no coarser level)."""
         r = lin.x.size // 3
-        blocks = self.comm.sum(amg.gram_blocks(lin.J, r))
+        blocks = self.comm.sum_to_root(amg.gram_blocks(lin.J, r))
         transfer = None
-        if self.comm.is_root:
+        if blocks is not None:
             A = amg.auxiliary_matrix(blocks)
             transfer = amg.coarsen(A, theta=self.prm.theta, strength=self.prm.strength,
                                    interpolation=self.prm.interpolation)

@@ -121,6 +121,9 @@ def test_transfers_act_blockwise():
     assert np.allclose(t.collect(g), [0.5, 2.5, 3.0, 5.0, 6.0, 8.0])
     assert t.widths == (3, 2)
     assert amg.stalled(t, 0.5) and not amg.stalled(t, 0.8)
+    J = np.arange(18.0).reshape(2, 9) ** 1.5
+    P_full = np.kron(np.eye(3), P.toarray())
+    assert np.allclose(t.coarse_columns(J), J @ P_full)
 
 
 @pytest.mark.parametrize("interpolation", ["direct", "injection"])

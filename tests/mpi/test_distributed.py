@@ -108,6 +108,14 @@ def test_block_range_covers_everything_once(comm, n):
     assert max(sizes) - min(sizes) <= 1
 
 
+def test_sum_to_root_gives_the_sum_on_rank_0_only(comm):
+    buf = np.arange(6.0) * (comm.rank + 1)
+    total = comm.sum_to_root(buf)
+    expected = np.arange(6.0) * comm.size * (comm.size + 1) / 2
+    ok = np.array_equal(total, expected) if comm.is_root else total is None
+    assert_all(comm, ok, f"rank {comm.rank}: {total}")
+
+
 def _smooth_loss(comm, loss, serial=False, t=11, width=8):
     """The loss with rows split over ``comm``, or (``serial``) all rows on this rank alone."""
     from mpi4py import MPI
