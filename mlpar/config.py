@@ -163,7 +163,7 @@ _HELP = {
     "max_iter": "limit on fine-level iterations", "gtol": "stop when ||grad f|| <= GTOL",
     "ftol": "stop when f <= FTOL * f(x0) (relative to the initial loss)", "lambda_p": "boundary penalty λ_p",
     "lambda0": "initial regularisation λ_0", "lambda_min": "lower bound on λ",
-    "solve_form": "regularised solve: auto, normal, residual, assembled or direct (residual space, m × m Cholesky)",
+    "solve_form": "regularised solve: auto, normal, residual, assembled or direct (Cholesky of the smaller Gram matrix, m × m or n × n)",
     "ksp_rtol": "default KSP relative tolerance (the PETSc option -ksp_rtol wins)",
     "test_points": "points of the RMSE test grid on [0,1]", "out": "output file (HDF5)",
     "force": "overwrite an existing output file",

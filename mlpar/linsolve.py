@@ -17,18 +17,20 @@ Three equivalent forms, all on ``comm``'s ranks:
     numbers) as a PETSc dense matrix; a product costs 2n² flops.  For small problems.
 
 ``direct``
-    When g = JᵀF: the m × m matrix JJᵀ + λI is formed on every rank from the
-    gathered rows of J (2m²n flops, charged; an Allgatherv of m·n numbers) and
-    solved there by a KSP on PETSc.COMM_SELF, ``preonly`` with a Cholesky PC by
-    default (m³/3 + 2m² flops); then s = −Jᵀy (2mn flops).  For few residuals: no
-    Krylov iterations at all.  The options database reaches this KSP too
-    (``-ksp_type cg -pc_type none`` solves the same m × m system iteratively, 2m²
-    per iteration).  Falls back to ``assembled`` when g is not JᵀF.
+    The smaller of the two Gram systems is formed on every rank and factorised
+    there by a KSP on PETSc.COMM_SELF, ``preonly`` with a Cholesky PC by default.
+    When g = JᵀF and m <= n: the m × m matrix JJᵀ + λI from the gathered rows of J
+    (2m²n flops, charged; an Allgatherv of m·n numbers; m³/3 + 2m² to factorise
+    and solve), then s = −Jᵀy (2mn flops).  Otherwise (fewer weights than
+    residuals, as on a narrow coarse level, or g not JᵀF): the n × n matrix
+    JᵀJ + λI (2mn² flops, one Allreduce of n² numbers; n³/3 + 2n²) and s directly.
+    No Krylov iterations at all.  The options database reaches these KSPs too
+    (``-ksp_type cg -pc_type none`` solves the same systems iteratively).
 
 ``auto`` takes, when g = JᵀF and m < n, ``direct`` for m <= 256 (forming JJᵀ then
 costs at most 128 products, fewer than the 190–440 CG iterations measured at
-rtol 1e-10 on the seed's problems) and ``residual`` above; otherwise
-``assembled`` for n <= 300 and ``normal`` above.
+rtol 1e-10 on the seed's problems) and ``residual`` above; otherwise ``direct``
+for n <= 300 and ``normal`` above.
 
 The KSP is CG with no preconditioner and relative tolerance 1e-10 unless the
 PETSc options database says otherwise (``-ksp_type``, ``-ksp_rtol``,
@@ -47,8 +49,8 @@ from petsc4py import PETSc
 from mlpar.leastsquares import LeastSquares, Linearization, LinearSolveError
 
 FORMS = ("auto", "normal", "residual", "assembled", "direct")
-#: ``auto`` assembles JᵀJ + λI when n is at most this (forming it costs 2mn², n² memory).
-ASSEMBLED_MAX_N = 300
+#: ``auto`` factorises JᵀJ + λI when n is at most this (forming it costs 2mn², n² memory).
+NORMAL_DIRECT_MAX_N = 300
 #: ``auto`` factorises JJᵀ + λI when m is at most this (forming it costs 2m²n, m² memory).
 DIRECT_MAX_M = 256
 
@@ -136,11 +138,9 @@ class RegularizedSolver:
         if self.form == "auto":
             if lin.least_squares_gradient and self.model.m < self.model.n:
                 return "direct" if self.model.m <= DIRECT_MAX_M else "residual"
-            return "assembled" if self.model.n <= ASSEMBLED_MAX_N else "normal"
+            return "direct" if self.model.n <= NORMAL_DIRECT_MAX_N else "normal"
         if self.form == "residual" and not lin.least_squares_gradient:
             return "normal"
-        if self.form == "direct" and not lin.least_squares_gradient:
-            return "assembled"
         return self.form
 
     def _make_ksp(self, form: str):
@@ -149,9 +149,9 @@ class RegularizedSolver:
         Cholesky factorisation (preonly) of the m × m matrix held by every rank."""
         m, n = self.model, self.model.n
         comm = m.comm.mpi
-        if form == "direct":
+        if form in ("direct", "direct-normal"):
             comm = PETSc.COMM_SELF
-            local = glob = m.m
+            local = glob = m.m if form == "direct" else n
             ctx = None
         elif form == "residual":
             local, glob, ctx = m.m_local, m.m, _ResidualSpaceOperator(m)
@@ -164,7 +164,7 @@ class RegularizedSolver:
             A = PETSc.Mat().createDense(((local, glob), (local, glob)), comm=comm)
         A.setUp()
         ksp = PETSc.KSP().create(comm=comm)
-        if form == "direct":
+        if form in ("direct", "direct-normal"):
             ksp.setType(PETSc.KSP.Type.PREONLY)
             ksp.getPC().setType(PETSc.PC.Type.CHOLESKY)
         else:
@@ -189,26 +189,37 @@ class RegularizedSolver:
         return its, name
 
     def _solve_direct(self, lin: Linearization, lam: float) -> tuple[np.ndarray, SolveInfo]:
-        """s = −Jᵀ(JJᵀ + λI)⁻¹F with JJᵀ + λI formed and factorised on every rank."""
+        """s = −Jᵀ(JJᵀ + λI)⁻¹F (m <= n and g = JᵀF) or s = −(JᵀJ + λI)⁻¹g, the smaller
+        system formed and factorised on every rank."""
         model = self.model
         comm, m, n = model.comm, model.m, model.n
-        ksp, A, _, x, b = self._ksp.get("direct") or self._make_ksp("direct")
-        rows = comm.block_counts(m)
-        J = comm.allgather(lin.J.ravel(), [c * n for c in rows]).reshape(m, n)
+        residual_side = lin.least_squares_gradient and m <= n
+        key = "direct" if residual_side else "direct-normal"
+        ksp, A, _, x, b = self._ksp.get(key) or self._make_ksp(key)
         G = A.getDenseArray()
-        np.matmul(J, J.T, out=G)
+        if residual_side:
+            rows = comm.block_counts(m)
+            J = comm.allgather(lin.J.ravel(), [c * n for c in rows]).reshape(m, n)
+            np.matmul(J, J.T, out=G)
+            b.getArray()[:] = comm.allgather(lin.F, rows)
+        else:
+            G[:] = comm.sum(lin.J.T @ lin.J)
+            b.getArray()[:] = -lin.g
         G[np.diag_indices_from(G)] += lam
         A.assemble()
-        b.getArray()[:] = comm.allgather(lin.F, rows)
         ksp.setOperators(A)   # the values changed: factorise again
         ksp.solve(b, x)
         its, name = self._outcome(ksp)
-        factor = {PETSc.PC.Type.CHOLESKY: m ** 3 / 3.0,
-                  PETSc.PC.Type.LU: 2.0 * m ** 3 / 3.0}.get(ksp.getPC().getType(), 0.0)
+        k = G.shape[0]
+        factor = {PETSc.PC.Type.CHOLESKY: k ** 3 / 3.0,
+                  PETSc.PC.Type.LU: 2.0 * k ** 3 / 3.0}.get(ksp.getPC().getType(), 0.0)
         applications = its if ksp.getType() == PETSc.KSP.Type.PREONLY else its + 1
-        model.flops.add(2.0 * m * m * n + factor + 2.0 * m * m * applications)
-        lo, hi = comm.block_range(m)
-        s = -model.jac_t(lin, x.getArray(readonly=True)[lo:hi])
+        model.flops.add(2.0 * m * n * k + factor + 2.0 * k * k * applications)
+        if residual_side:
+            lo, hi = comm.block_range(m)
+            s = -model.jac_t(lin, x.getArray(readonly=True)[lo:hi])
+        else:
+            s = x.getArray(readonly=True).copy()
         return s, SolveInfo("direct", its, name)
 
     def solve(self, lin: Linearization, lam: float) -> tuple[np.ndarray, SolveInfo]:

@@ -128,6 +128,9 @@ def test_logistic_training_reports_the_seed_formula(tmp_path):
     ("lm", []), ("rlm", []), ("arc", ["--loss", "logistic"]),
     ("rarc", ["--loss", "l1", "--kappa-h", "0.1"]),
     ("rlm", ["--coarse-model", "restricted", "--model-choice", "cost", "--kappa-h", "0.1",
+             "--coarse-max-iter", "3"]),
+    ("rlm", ["--coarse-model", "restricted", "--interpolation", "injection", "--levels", "3",
+             "--min-width", "4", "--rebuild-every", "5", "--kappa-h", "0.1",
              "--coarse-max-iter", "3"])])
 def test_weights_do_not_depend_on_the_number_of_ranks(tmp_path, method, extra):
     params = {}

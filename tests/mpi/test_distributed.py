@@ -62,7 +62,7 @@ def test_solve_forms_match_dense_solve(comm, form, shape):
     exact = np.linalg.solve(J.T @ J + lam * np.eye(J.shape[1]), -J.T @ F)
     assert_all(comm, np.allclose(s, exact, rtol=1e-7, atol=1e-9 * np.abs(exact).max()),
                f"form {form} ({info.form}): max error {np.abs(s - exact).max():.2e}")
-    expected = {"auto": "direct" if m < 3 * width else "assembled"}.get(form, form)
+    expected = {"auto": "direct"}.get(form, form)
     assert_all(comm, info.form == expected, f"form used {info.form}, expected {expected}")
 
 
@@ -82,19 +82,22 @@ def test_flops_are_counted_per_product(comm):
                f"flops {spent} for {info.iterations} iterations")
 
 
-def test_the_direct_form_charges_its_products(comm):
-    obj, prob, m = _objective(comm, t=11, width=8)
-    lin = obj.linearize(initial_parameters(8, 4.0, seed=2))
+@pytest.mark.parametrize("t,width", [(11, 8), (40, 4)])  # m < n and m > n
+def test_the_direct_form_charges_its_products(comm, t, width):
+    obj, prob, m = _objective(comm, t=t, width=width)
+    lin = obj.linearize(initial_parameters(width, 4.0, seed=2))
     before = obj.flops.total
     solver = RegularizedSolver(obj, "direct")
     try:
         _, info = solver.solve(lin, 0.1)
     finally:
         solver.destroy()
-    n = 24
-    # JJᵀ (2m²n), its Cholesky factor (m³/3) and triangular solves (2m², preonly: 0 its),
-    # then s = −Jᵀy (2mn)
-    expected = 2.0 * m * m * n + m ** 3 / 3.0 + 2.0 * m * m + 2.0 * m * n
+    n = 3 * width
+    if m < n:   # JJᵀ (2m²n), its Cholesky factor (m³/3) and triangular solves (2m², preonly:
+        # 0 its), then s = −Jᵀy (2mn)
+        expected = 2.0 * m * m * n + m ** 3 / 3.0 + 2.0 * m * m + 2.0 * m * n
+    else:       # JᵀJ (2mn²), its factor (n³/3) and triangular solves (2n²): s directly
+        expected = 2.0 * m * n * n + n ** 3 / 3.0 + 2.0 * n * n
     spent = obj.flops.total - before
     assert_all(comm, info.form == "direct" and spent == expected, f"flops {spent} != {expected}")
 
