@@ -1,6 +1,6 @@
 """Regularised Gauss–Newton solves (JᵀJ + λI) s = −g on PETSc KSP.
 
-Three equivalent forms, all on ``comm``'s ranks:
+Four equivalent forms, all on ``comm``'s ranks:
 
 ``normal``
     KSP on a matrix-free shell operator x ↦ JᵀJx + λx in parameter space.  The
@@ -145,8 +145,9 @@ class RegularizedSolver:
 
     def _make_ksp(self, form: str):
         """The KSP, operator and vectors of ``form``, created once (then from the options
-        database): CG without preconditioner on ``comm``'s ranks, or, for ``direct``, a
-        Cholesky factorisation (preonly) of the m × m matrix held by every rank."""
+        database): CG without preconditioner on ``comm``'s ranks, or, for the direct forms, a
+        Cholesky factorisation (preonly) of the m × m (``direct``) or n × n (``direct-normal``)
+        matrix held by every rank."""
         m, n = self.model, self.model.n
         comm = m.comm.mpi
         if form in ("direct", "direct-normal"):
