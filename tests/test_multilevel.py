@@ -51,96 +51,109 @@ def _fine_and_hierarchy(width, **prm):
                            MultilevelParameters(**prm))
 
 
+@pytest.fixture
+def rlm_setup():
+    """:func:`_setup` as a fixture: the solvers and hierarchies it made are destroyed after
+    the test, whatever its outcome."""
+    made = []
+
+    def make(*args, **prm):
+        made.append(_setup(*args, **prm))
+        return made[-1]
+    yield make
+    for method, hierarchy, _, _ in made:
+        method.solver.destroy()
+        hierarchy.destroy()
+
+
+@pytest.fixture
+def fine_and_hierarchy():
+    """:func:`_fine_and_hierarchy` as a fixture: the hierarchies are destroyed after the test."""
+    made = []
+
+    def make(width, **prm):
+        made.append(_fine_and_hierarchy(width, **prm))
+        return made[-1]
+    yield make
+    for _, hierarchy in made:
+        hierarchy.destroy()
+
+
+def _first_coarse_model(h, fine, lin):
+    """The transfer, coarse model, start y₀ and linearisation at y₀ of the level below the
+    fine one at ``lin``, checked coherent to first order: ∇h(y₀) = R g."""
+    t = h.transfers[0]
+    coarse, y0 = h.coarse_model(0, fine, lin)
+    lin0 = coarse.linearize(y0)
+    assert np.allclose(lin0.g, t.restrict(lin.g), rtol=1e-12, atol=1e-12 * np.abs(lin.g).max())
+    return t, coarse, y0, lin0
+
+
 def _central_difference(fun, y, d, eps=1e-6):
     """(fun(y + εd) − fun(y − εd)) / 2ε: the directional derivative, independently of any gradient."""
     return (fun(y + eps * d) - fun(y - eps * d)) / (2 * eps)
 
 
 @pytest.mark.parametrize("start", ["collect", "injection", "restriction"])
-def test_first_order_coherence_of_the_network_model(start):
-    method, h, fine, lin = _setup("network", start)
-    try:
-        Rg = h.restrict(0, lin.g)
-        base, y0 = h.coarse_model(0, fine, lin)
-        lin0 = base.linearize(y0)
-        coarse = CorrectedObjective(base, y0, Rg - lin0.g)
-        g_mu = coarse.linearize(y0).g
-        assert np.allclose(g_mu, Rg, rtol=1e-12, atol=1e-12 * np.abs(Rg).max())
-        # and ∇μ is the gradient of μ: finite differences along a random direction
-        d = np.random.default_rng(0).normal(size=y0.size)
-        assert _central_difference(coarse.value, y0, d) == pytest.approx(float(g_mu @ d), rel=1e-5)
-    finally:
-        method.solver.destroy()
-        h.destroy()
+def test_first_order_coherence_of_the_network_model(rlm_setup, start):
+    method, h, fine, lin = rlm_setup("network", start)
+    Rg = h.restrict(0, lin.g)
+    base, y0 = h.coarse_model(0, fine, lin)
+    lin0 = base.linearize(y0)
+    coarse = CorrectedObjective(base, y0, Rg - lin0.g)
+    g_mu = coarse.linearize(y0).g
+    assert np.allclose(g_mu, Rg, rtol=1e-12, atol=1e-12 * np.abs(Rg).max())
+    # and ∇μ is the gradient of μ: finite differences along a random direction
+    d = np.random.default_rng(0).normal(size=y0.size)
+    assert _central_difference(coarse.value, y0, d) == pytest.approx(float(g_mu @ d), rel=1e-5)
 
 
-def test_galerkin_model_is_coherent_to_second_order():
-    method, h, fine, lin = _setup("galerkin")
-    try:
-        t = h.transfers[0]
-        coarse, s0 = h.coarse_model(0, fine, lin)
-        lin0 = coarse.linearize(s0)
-        assert np.allclose(lin0.g, t.restrict(lin.g), rtol=1e-12, atol=1e-12 * np.abs(lin.g).max())
-        assert lin0.f == pytest.approx(lin.f, rel=1e-13)
-        s = np.random.default_rng(1).normal(size=s0.size) * 1e-3
-        Ps = t.prolong(s)
-        gn = lin.f + lin.g @ Ps + 0.5 * np.sum((lin.J @ Ps) ** 2)
-        assert coarse.value(s) == pytest.approx(gn, rel=1e-12)
-    finally:
-        method.solver.destroy()
-        h.destroy()
+def test_galerkin_model_is_coherent_to_second_order(rlm_setup):
+    method, h, fine, lin = rlm_setup("galerkin")
+    t, coarse, s0, lin0 = _first_coarse_model(h, fine, lin)
+    assert lin0.f == pytest.approx(lin.f, rel=1e-13)
+    s = np.random.default_rng(1).normal(size=s0.size) * 1e-3
+    Ps = t.prolong(s)
+    gn = lin.f + lin.g @ Ps + 0.5 * np.sum((lin.J @ Ps) ** 2)
+    assert coarse.value(s) == pytest.approx(gn, rel=1e-12)
 
 
-def test_a_two_level_step_reduces_the_loss():
-    method, h, fine, lin = _setup("galerkin")
-    try:
-        prop = method._recursive_step(0, fine, lin, 1.0)
-        assert prop is not None and prop.level == 1
-        assert prop.pred > 0
-        assert fine.value(lin.x + prop.s) < lin.f
-    finally:
-        method.solver.destroy()
-        h.destroy()
+def test_a_two_level_step_reduces_the_loss(rlm_setup):
+    method, h, fine, lin = rlm_setup("galerkin")
+    prop = method._recursive_step(0, fine, lin, 1.0)
+    assert prop is not None and prop.level == 1
+    assert prop.pred > 0
+    assert fine.value(lin.x + prop.s) < lin.f
 
 
-def test_restricted_model_is_the_loss_on_the_subspace():
-    method, h, fine, lin = _setup("restricted")
-    try:
-        t = h.transfers[0]
-        coarse, y0 = h.coarse_model(0, fine, lin)
-        lin0 = coarse.linearize(y0)
-        assert lin0.f == pytest.approx(lin.f, rel=1e-14)
-        assert np.allclose(lin0.g, t.restrict(lin.g), rtol=1e-12, atol=1e-12 * np.abs(lin.g).max())
-        rng = np.random.default_rng(2)
-        y = rng.normal(size=y0.size) * 1e-2
-        assert coarse.value(y) == pytest.approx(fine.value(lin.x + t.prolong(y)), rel=1e-14)
-        # away from y = 0 the gradient is still that of h: central differences
-        g = coarse.linearize(y).g
-        d = rng.normal(size=y.size)
-        assert _central_difference(coarse.value, y, d) == pytest.approx(float(g @ d), rel=1e-6)
-    finally:
-        method.solver.destroy()
-        h.destroy()
+def test_restricted_model_is_the_loss_on_the_subspace(rlm_setup):
+    method, h, fine, lin = rlm_setup("restricted")
+    t, coarse, y0, lin0 = _first_coarse_model(h, fine, lin)
+    assert lin0.f == pytest.approx(lin.f, rel=1e-14)
+    rng = np.random.default_rng(2)
+    y = rng.normal(size=y0.size) * 1e-2
+    assert coarse.value(y) == pytest.approx(fine.value(lin.x + t.prolong(y)), rel=1e-14)
+    # away from y = 0 the gradient is still that of h: central differences
+    g = coarse.linearize(y).g
+    d = rng.normal(size=y.size)
+    assert _central_difference(coarse.value, y, d) == pytest.approx(float(g @ d), rel=1e-6)
 
 
-def test_restricted_models_compose_across_three_levels():
-    fine, h = _fine_and_hierarchy(256, levels=3, min_width=8, coarse_model="restricted",
-                                  interpolation="injection")
-    try:
-        lin = fine.linearize(initial_parameters(256, 10.0, 0))
-        h.build(lin, 0)
-        assert len(h.transfers) == 2
-        t1, t2 = h.transfers
-        mid, y0 = h.coarse_model(0, fine, lin)
-        bottom, z0 = h.coarse_model(1, mid, mid.linearize(y0))
-        z = np.random.default_rng(3).normal(size=z0.size) * 1e-2
-        assert bottom.value(z) == pytest.approx(fine.value(lin.x + t1.prolong(t2.prolong(z))),
-                                                rel=1e-14)
-        g = bottom.linearize(z).g
-        d = np.random.default_rng(4).normal(size=z.size)
-        assert _central_difference(bottom.value, z, d) == pytest.approx(float(g @ d), rel=1e-6)
-    finally:
-        h.destroy()
+def test_restricted_models_compose_across_three_levels(fine_and_hierarchy):
+    fine, h = fine_and_hierarchy(256, levels=3, min_width=8, coarse_model="restricted",
+                                 interpolation="injection")
+    lin = fine.linearize(initial_parameters(256, 10.0, 0))
+    h.build(lin, 0)
+    assert len(h.transfers) == 2
+    t1, t2 = h.transfers
+    mid, y0 = h.coarse_model(0, fine, lin)
+    bottom, z0 = h.coarse_model(1, mid, mid.linearize(y0))
+    z = np.random.default_rng(3).normal(size=z0.size) * 1e-2
+    assert bottom.value(z) == pytest.approx(fine.value(lin.x + t1.prolong(t2.prolong(z))),
+                                            rel=1e-14)
+    g = bottom.linearize(z).g
+    d = np.random.default_rng(4).normal(size=z.size)
+    assert _central_difference(bottom.value, z, d) == pytest.approx(float(g @ d), rel=1e-6)
 
 
 def test_cost_aware_choice_tries_both_then_takes_the_cheaper_decrease():
@@ -191,31 +204,24 @@ def test_cost_aware_choice_closes_an_open_trial_the_usefulness_test_refused():
 
 
 @pytest.mark.parametrize("model", ["galerkin", "network", "restricted"])
-def test_the_ratio_test_never_accepts_an_increase(model):
-    method, h, fine, lin = _setup(model)
-    try:
-        for lam in (1e-4, 1e-2, 1.0, 1e2):
-            prop, rho, accepted, lam_new = method.iterate(lin, lam, iteration=0)
-            f_new = fine.value(lin.x + prop.s)
-            assert accepted == (rho >= method.prm.eta1)
-            if accepted:
-                assert f_new < lin.f and lam_new <= lam
-            else:
-                assert lam_new > lam
-    finally:
-        method.solver.destroy()
-        h.destroy()
+def test_the_ratio_test_never_accepts_an_increase(rlm_setup, model):
+    method, h, fine, lin = rlm_setup(model)
+    for lam in (1e-4, 1e-2, 1.0, 1e2):
+        prop, rho, accepted, lam_new = method.iterate(lin, lam, iteration=0)
+        f_new = fine.value(lin.x + prop.s)
+        assert accepted == (rho >= method.prm.eta1)
+        if accepted:
+            assert f_new < lin.f and lam_new <= lam
+        else:
+            assert lam_new > lam
 
 
-def test_hierarchy_levels_shrink_and_respect_the_minimum_width():
-    fine, h = _fine_and_hierarchy(256, levels=4, min_width=8)
-    try:
-        h.build(fine.linearize(initial_parameters(256, 10.0, 0)), 0)
-        widths = h.widths
-        assert len(widths) >= 3 and all(a > b for a, b in zip(widths, widths[1:]))
-        assert all(w > 8 for w in widths[:-1])
-    finally:
-        h.destroy()
+def test_hierarchy_levels_shrink_and_respect_the_minimum_width(fine_and_hierarchy):
+    fine, h = fine_and_hierarchy(256, levels=4, min_width=8)
+    h.build(fine.linearize(initial_parameters(256, 10.0, 0)), 0)
+    widths = h.widths
+    assert len(widths) >= 3 and all(a > b for a, b in zip(widths, widths[1:]))
+    assert all(w > 8 for w in widths[:-1])
 
 
 def test_rlm_solves_poisson_nu5():
@@ -242,16 +248,12 @@ def test_rlm_with_the_restricted_model_and_the_cost_aware_choice_solves_poisson_
     assert kept and all(kept)
 
 
-def test_a_rejected_step_keeps_the_hierarchy_and_a_new_point_rebuilds_it():
-    method, h, fine, lin = _setup("galerkin", screen_age=0)
-    try:
-        method.propose(lin, 1.0, iteration=0)
-        first = h.transfers[0]
-        method.propose(lin, 1.5, iteration=1)      # same linearisation: a rejected step
-        assert h.transfers[0] is first and h.built_at == 1
-        moved = fine.linearize(lin.x + 1e-3)
-        method.propose(moved, 1.0, iteration=2)
-        assert h.transfers[0] is not first and h.built_from is moved
-    finally:
-        method.solver.destroy()
-        h.destroy()
+def test_a_rejected_step_keeps_the_hierarchy_and_a_new_point_rebuilds_it(rlm_setup):
+    method, h, fine, lin = rlm_setup("galerkin", screen_age=0)
+    method.propose(lin, 1.0, iteration=0)
+    first = h.transfers[0]
+    method.propose(lin, 1.5, iteration=1)      # same linearisation: a rejected step
+    assert h.transfers[0] is first and h.built_at == 1
+    moved = fine.linearize(lin.x + 1e-3)
+    method.propose(moved, 1.0, iteration=2)
+    assert h.transfers[0] is not first and h.built_from is moved
