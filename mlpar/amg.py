@@ -110,6 +110,8 @@ def _interpolation(As: sp.csr_matrix, S: sp.csr_matrix, splitting: np.ndarray,
     if kind == "direct":
         return sp.csr_matrix(direct_interpolation(As, S, splitting))
     coarse = np.flatnonzero(splitting)
+    if coarse.size == 0:   # no strong coupling anywhere: every row empty, promoted below
+        return sp.csr_matrix((splitting.size, 0))
     column = np.full(splitting.size, -1)
     column[coarse] = np.arange(coarse.size)
     A = As.toarray()

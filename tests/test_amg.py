@@ -108,6 +108,15 @@ def test_promotion_removes_zero_rows():
     assert np.all(np.diff(t.P.indptr) > 0)
 
 
+@pytest.mark.parametrize("interpolation", amg.INTERPOLATIONS)
+def test_a_graph_without_strong_couplings_keeps_every_neuron(interpolation):
+    """No off-diagonal entry: RS makes every neuron F, with no C-neighbour; all are promoted,
+    and the stalled test then refuses the level (injection once failed on the empty C set)."""
+    t = amg.coarsen(np.diag([1.0, 2.0, 3.0]), interpolation=interpolation)
+    assert list(t.coarse) == [0, 1, 2] and t.widths == (3, 3)
+    assert amg.stalled(t)
+
+
 def test_transfers_act_blockwise():
     P = sp.csr_matrix(np.array([[1.0, 0.0], [0.5, 0.5], [0.0, 1.0]]))
     t = amg.Transfer(P, np.array([0, 2]), alpha=2.0)
