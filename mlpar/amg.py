@@ -87,7 +87,8 @@ class Transfer:
         return self.alpha * (self.P_full_T @ g)
 
     def coarse_columns(self, J: np.ndarray) -> np.ndarray:
-        """J P_full for a matrix J whose columns are ordered like [v; w; b] of width r_f."""
+        """J P_full for a matrix J whose columns are ordered like [v; w; b] of width r_f,
+        computed as (P_fullᵀ Jᵀ)ᵀ: no copy of a column-major J, and a column-major result."""
         return (self.P_full_T @ J.T).T
 
     def inject(self, x: np.ndarray) -> np.ndarray:

@@ -79,7 +79,7 @@ class LeastSquares:
 
         The returned ``J`` is this objective's buffer: valid until the next call."""
         if self._J is None or self._J.shape != (self.m_local, x.size):
-            self._J = np.empty((self.m_local, x.size))
+            self._J = np.empty((self.m_local, x.size), order="F")
         F, J = self.block.residuals_and_jacobian(x, out=self._J)
         return self._linearization(x, F, J)
 
@@ -122,9 +122,9 @@ class LeastSquares:
 
 def coarse_jacobian(J: np.ndarray, transfer: Transfer, m: int, flops: FlopCounter) -> np.ndarray:
     """J_H = J P_full for the local rows of J (each of the blocks v, w, b times P), charged
-    2·m·3·nnz(P) flops for the m global rows."""
+    2·m·3·nnz(P) flops for the m global rows; column-major, like the level's J."""
     flops.add(6.0 * m * transfer.P.nnz)
-    return np.ascontiguousarray(transfer.coarse_columns(J))
+    return np.asfortranarray(transfer.coarse_columns(J))
 
 
 class GalerkinObjective(LeastSquares):

@@ -200,7 +200,8 @@ class RegularizedSolver:
         G = A.getDenseArray()
         if residual_side:
             rows = comm.block_counts(m)
-            J = comm.allgather(lin.J.ravel(), [c * n for c in rows]).reshape(m, n)
+            J = lin.J if comm.size == 1 else comm.allgather(
+                np.ascontiguousarray(lin.J).ravel(), [c * n for c in rows]).reshape(m, n)
             np.matmul(J, J.T, out=G)
             b.getArray()[:] = comm.allgather(lin.F, rows)
         else:

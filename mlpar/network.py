@@ -20,7 +20,8 @@ Hessian in p is block-diagonal with one symmetric 3×3 block per neuron
 (:func:`operator_curvature`); it needs σ up to order k + 2.
 
 Everything here is pure numpy; rows (points) are processed in blocks so that the
-m × r temporaries stay bounded for wide networks and many points.
+r × m temporaries stay bounded for wide networks and many points.  Jacobians are
+column-major (J is stored as the rows of Jᵀ, one per parameter).
 """
 
 from __future__ import annotations
@@ -66,38 +67,49 @@ def operator_jacobian(activation: str, p: np.ndarray, z: np.ndarray, terms: Term
                       out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Return (D(ĝ)(z), J) with J_{j,:} = ∂ D(ĝ)(z_j) / ∂p, columns ordered [v; w; b].
 
+    J is filled through its transpose Jᵀ (neuron-major: one row per parameter),
+    so a column-major J (the default) is written contiguously, and products
+    P_fullᵀ Jᵀ (:meth:`mlpar.amg.Transfer.coarse_columns`) read it without a copy.
+
     Parameters
     ----------
     activation : name of σ (see :mod:`mlpar.activations`).
     p : parameters [v; w; b], length 3r.
     z : points, shape (m,).
     terms : the operator D as ((k, c_k), ...).
-    out : optional preallocated (m, 3r) array for J.
+    out : optional preallocated (m, 3r) array for J (any memory order).
     """
     v, w, b = split(p)
     r = v.size
     m = z.size
-    J = np.empty((m, 3 * r)) if out is None else out
+    J = np.empty((m, 3 * r), order="F") if out is None else out
     values = np.empty(m)
     low, top = _orders(terms, 1)
     for lo in range(0, m, ROW_BLOCK):
         zb = z[lo:lo + ROW_BLOCK]
-        S = activations.derivatives(activation, zb[:, None] * w + b, top, low)
-        Jv = J[lo:lo + zb.size, :r]
-        Jw = J[lo:lo + zb.size, r:2 * r]
-        Jb = J[lo:lo + zb.size, 2 * r:]
-        Jv.fill(0.0)
-        Jw.fill(0.0)
-        Jb.fill(0.0)
-        for k, c in terms:
-            wk = c * w ** k
+        S = activations.derivatives(activation, w[:, None] * zb + b[:, None], top, low)
+        JT = J[lo:lo + zb.size].T
+        Jv, Jw, Jb = JT[:r], JT[r:2 * r], JT[2 * r:]
+        scratch = np.empty_like(Jv)
+        for i, (k, c) in enumerate(terms):
+            wk = (c * w ** k)[:, None]
             Sk, Sk1 = S[k - low], S[k + 1 - low]
-            Jv += Sk * wk
-            Jb += Sk1 * (v * wk)
-            Jw += (Sk1 * zb[:, None]) * (v * wk)
+            # ∂/∂v = c w^k S_k,  ∂/∂b = c v w^k S_{k+1},  ∂/∂w = z ∂/∂b + c k v w^(k−1) S_k
+            into = (Jv, Jb) if i == 0 else (scratch, scratch)
+            np.multiply(Sk, wk, out=into[0])
+            if i > 0:
+                Jv += scratch
+            np.multiply(Sk1, v[:, None] * wk, out=into[1])
+            if i > 0:
+                Jb += scratch
+                np.multiply(scratch, zb, out=scratch)
+                Jw += scratch
+            else:
+                np.multiply(Jb, zb, out=Jw)
             if k > 0:
-                Jw += Sk * (c * k * v * w ** (k - 1))
-        values[lo:lo + zb.size] = Jv @ v
+                np.multiply(Sk, (c * k * v * w ** (k - 1))[:, None], out=scratch)
+                Jw += scratch
+        values[lo:lo + zb.size] = v @ Jv
     return values, J
 
 

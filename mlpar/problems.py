@@ -110,6 +110,11 @@ class ResidualBlock:
         self.scale = 1.0 / math.sqrt(t)
         self.scale_bc = math.sqrt(lambda_p / t)
         self.size = hi - lo
+        # F = √c (D(ĝ) − g): the row scale folded into the operator and the data
+        self.scaled_terms = tuple((k, self.scale * c) for k, c in problem.terms)
+        self.scaled_target = self.scale * self.target
+        self.scaled_terms_bc = ((0, self.scale_bc),)
+        self.scaled_u_bc = self.scale_bc * self.u_bc
 
     @property
     def row_scale(self) -> np.ndarray:
@@ -132,26 +137,25 @@ class ResidualBlock:
         """Return the block's residuals F_lo..F_{hi−1} at p."""
         F = np.empty(self.size)
         k = self.z.size
-        F[:k] = self.scale * (apply_operator(self.activation, p, self.z, self.problem.terms)
-                              - self.target)
+        F[:k] = apply_operator(self.activation, p, self.z, self.scaled_terms) - self.scaled_target
         if self.z_bc.size:
-            F[k:] = self.scale_bc * (apply_operator(self.activation, p, self.z_bc, ((0, 1.0),))
-                                     - self.u_bc)
+            F[k:] = (apply_operator(self.activation, p, self.z_bc, self.scaled_terms_bc)
+                     - self.scaled_u_bc)
         return F
 
     def residuals_and_jacobian(self, p: np.ndarray, out: np.ndarray | None = None
                                ) -> tuple[np.ndarray, np.ndarray]:
-        """Return (F, J) of the block at p, J of shape (hi − lo, 3r)."""
-        J = np.empty((self.size, p.size)) if out is None else out
+        """Return (F, J) of the block at p, J of shape (hi − lo, 3r), column-major unless
+        ``out`` says otherwise."""
+        J = np.empty((self.size, p.size), order="F") if out is None else out
         F = np.empty(self.size)
         k = self.z.size
-        values, _ = operator_jacobian(self.activation, p, self.z, self.problem.terms, out=J[:k])
-        F[:k] = self.scale * (values - self.target)
-        J[:k] *= self.scale
+        values, _ = operator_jacobian(self.activation, p, self.z, self.scaled_terms, out=J[:k])
+        F[:k] = values - self.scaled_target
         if self.z_bc.size:
-            values, _ = operator_jacobian(self.activation, p, self.z_bc, ((0, 1.0),), out=J[k:])
-            F[k:] = self.scale_bc * (values - self.u_bc)
-            J[k:] *= self.scale_bc
+            values, _ = operator_jacobian(self.activation, p, self.z_bc, self.scaled_terms_bc,
+                                          out=J[k:])
+            F[k:] = values - self.scaled_u_bc
         return F, J
 
 

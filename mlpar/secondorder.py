@@ -79,7 +79,7 @@ class SmoothLoss:
 
         The returned ``J`` is this objective's buffer: valid until the next call."""
         if self._J is None or self._J.shape != (self.m_local, x.size):
-            self._J = np.empty((self.m_local, x.size))
+            self._J = np.empty((self.m_local, x.size), order="F")
         F, J = self.block.residuals_and_jacobian(x, out=self._J)
         phi, d1, d2 = self._phi(F)
         u = self.sqrt_c * d1
