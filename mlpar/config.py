@@ -28,7 +28,7 @@ METHODS = ("lm", "rlm", "arc", "rarc")
 SOLVE_FORMS = ("auto", "normal", "residual", "assembled", "direct")
 INITS = ("spread", "uniform")
 COARSE_STARTS = ("collect", "injection", "restriction")
-COARSE_MODELS = ("galerkin", "network", "restricted")
+COARSE_MODELS = ("auto", "galerkin", "network", "restricted")
 GALERKIN_BASES = ("orthonormal", "interpolation")
 MODEL_CHOICES = ("gradient", "cost")
 
@@ -49,7 +49,7 @@ class Config:
     loss: str = "l2"
     method: str = "rlm"
     seed: int = 0
-    init: str = "spread"
+    init: str = "uniform"
     max_iter: int = 5000
     gtol: float = 1e-8
     ftol: float = 1e-10
@@ -75,7 +75,7 @@ class Config:
     strength: str = MultilevelParameters.strength
     interpolation: str = MultilevelParameters.interpolation
     coarse_start: str = MultilevelParameters.coarse_start
-    coarse_model: str = MultilevelParameters.coarse_model
+    coarse_model: str = "auto"
     galerkin_basis: str = MultilevelParameters.galerkin_basis
     rebuild_every: int = MultilevelParameters.rebuild_every
     screen_age: int = MultilevelParameters.screen_age
@@ -147,6 +147,14 @@ class Config:
             raise ConfigError("--out: an output file name is required")
         return self
 
+    @property
+    def resolved_coarse_model(self) -> str:
+        """The coarse model ``auto`` stands for: restricted for rlm, galerkin for rarc (the
+        restricted model needs a least-squares loss)."""
+        if self.coarse_model != "auto":
+            return self.coarse_model
+        return "galerkin" if self.method in ("arc", "rarc") else MultilevelParameters.coarse_model
+
     def to_json(self) -> str:
         """The resolved configuration as a JSON object (stored in output files)."""
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
@@ -159,7 +167,7 @@ _HELP = {
     "width": "hidden-layer width r", "points": "training points (default: h = 1/(3ν))",
     "activation": "σ as the seed defines it", "loss": "loss function (lm and rlm need l2)",
     "method": "optimisation method", "seed": "seeds every random choice",
-    "init": "initial weights: 'spread' puts the kinks in (0,1), 'uniform' draws U(-1,1)",
+    "init": "initial weights: 'uniform' (default, the seed's regime) draws U(-1,1), 'spread' puts the kinks in (0,1)",
     "max_iter": "limit on fine-level iterations", "gtol": "stop when ||grad f|| <= GTOL",
     "ftol": "stop when f <= FTOL * f(x0) (relative to the initial loss)", "lambda_p": "boundary penalty λ_p",
     "lambda0": "initial regularisation λ_0", "lambda_min": "lower bound on λ",
@@ -183,7 +191,8 @@ _HELP = {
     "coarse_model": "rlm, rarc: coarse model: galerkin (the level's Gauss-Newton, for rarc "
                     "second-order Taylor, model on range(P)) or network "
                     "(the narrower network with first-order correction, the seed's) or "
-                    "restricted (the level's own loss on x + range(P))",
+                    "restricted (the level's own loss on x + range(P), rlm only); auto, the "
+                    "default: restricted for rlm, galerkin for rarc",
     "model_choice": "rlm, rarc: at a recursive slot take the coarse model when it is useful "
                     "(gradient: the ||R g|| test only; cost, the default: also while its measured "
                     "decrease per flop is at least the Taylor step's)",

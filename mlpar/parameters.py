@@ -32,20 +32,20 @@ class LMParameters:
 class MultilevelParameters:
     """Choices of the recursion (defaults chosen by experiment, docs/results.md)."""
 
-    levels: int = 2
+    levels: int = 3
     min_width: int = 16
-    coarse_max_iter: int = 1
-    kappa_h: float = 0.5
+    coarse_max_iter: int = 5
+    kappa_h: float = 0.1
     eps_h: float = 1e-8
     pre_smooth: int = 0
     post_smooth: int = 0
     theta: float = 0.25
     strength: str = "min"
-    interpolation: str = "direct"
+    interpolation: str = "injection"
     coarse_start: str = "collect"
-    coarse_model: str = "galerkin"
+    coarse_model: str = "restricted"
     galerkin_basis: str = "orthonormal"
-    rebuild_every: int = 1
+    rebuild_every: int = 10
     screen_age: int = 10
     model_choice: str = "cost"
     max_coarse_ratio: float = 0.8

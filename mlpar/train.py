@@ -66,6 +66,7 @@ def multilevel_parameters(cfg: Config) -> MultilevelParameters:
     """The recursion's settings taken from the configuration (ε_H is the gradient tolerance)."""
     given = {f.name: getattr(cfg, f.name) for f in fields(MultilevelParameters)
              if hasattr(cfg, f.name)}
+    given["coarse_model"] = cfg.resolved_coarse_model
     return MultilevelParameters(**given, eps_h=cfg.gtol)
 
 

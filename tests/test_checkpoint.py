@@ -257,11 +257,13 @@ def test_a_failing_rank_ends_the_whole_job(tmp_path):
 
 @pytest.mark.parametrize("method", ["arc", "rarc"])
 def test_resume_right_after_a_rejected_step_is_bit_for_bit(tmp_path, reference, method):
-    """Stopped just after a rejection, the uninterrupted run would reuse its Krylov space:
-    the resumed one must make the same steps and charge the same flops."""
+    """Stopped just after a rejected Taylor step, the uninterrupted run would reuse its Krylov
+    space: the resumed one must make the same steps and charge the same flops."""
     ref = reference(method, 2)
-    accepted = read_result(ref)["history"]["accepted"]
-    stop = next(k for k in range(30, accepted.size) if not accepted[k - 1] and not accepted[k])
+    history = read_result(ref)["history"]
+    accepted, level = history["accepted"], history["level"]
+    stop = next(k for k in range(30, accepted.size)
+                if not accepted[k - 1] and not accepted[k] and level[k - 1] == level[k] == 0)
     out = tmp_path / "part.h5"
     proc = run_mlpar([*RUN, "--method", method, "--max-iter", str(stop), "--out", out], 2)
     assert proc.returncode == 0, proc.stderr

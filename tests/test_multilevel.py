@@ -249,7 +249,7 @@ def test_rlm_with_the_restricted_model_and_the_cost_aware_choice_solves_poisson_
 
 
 def test_a_rejected_step_keeps_the_hierarchy_and_a_new_point_rebuilds_it(rlm_setup):
-    method, h, fine, lin = rlm_setup("galerkin", screen_age=0)
+    method, h, fine, lin = rlm_setup("galerkin", screen_age=0, rebuild_every=1)
     method.propose(lin, 1.0, iteration=0)
     first = h.transfers[0]
     method.propose(lin, 1.5, iteration=1)      # same linearisation: a rejected step
