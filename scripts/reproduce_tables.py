@@ -6,7 +6,7 @@ Usage (from the repository root, after ``make setup``)::
 
     .venv/bin/python scripts/reproduce_tables.py                    # 2 ranks, seeds 0..4
     .venv/bin/python scripts/reproduce_tables.py --ranks 2 --seeds 0 1 --out /tmp/results.md
-    .venv/bin/python scripts/reproduce_tables.py -- --init uniform  # extra mlpar options
+    .venv/bin/python scripts/reproduce_tables.py --label spread -- --init spread  # extra mlpar options
     .venv/bin/python scripts/reproduce_tables.py --methods arc rarc --label arc
     .venv/bin/python scripts/reproduce_tables.py --methods arc rarc --set losses --label losses
 
