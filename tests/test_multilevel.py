@@ -13,7 +13,7 @@ from mlpar.multilevel import (CorrectedObjective, CostAwareChoice, Hierarchy, Mu
                               MultilevelParameters)
 from mlpar.network import initial_parameters
 from mlpar.problems import ResidualBlock, make_problem
-from mlpar.train import train
+from mlpar.train import multilevel_parameters, train
 
 
 def _setup(coarse_model="galerkin", coarse_start="collect", nu=10.0, width=96, seed=0, **prm):
@@ -257,3 +257,12 @@ def test_a_rejected_step_keeps_the_hierarchy_and_a_new_point_rebuilds_it(rlm_set
     moved = fine.linearize(lin.x + 1e-3)
     method.propose(moved, 1.0, iteration=2)
     assert h.transfers[0] is not first and h.built_from is moved
+
+
+@pytest.mark.parametrize("method, model", [("rlm", "restricted"), ("rarc", "galerkin")])
+def test_the_default_coarse_model_is_resolved_per_method(method, model):
+    """``--coarse-model auto``: the restricted model needs a least-squares loss, so rarc takes
+    the Galerkin one; an explicit choice is kept."""
+    assert multilevel_parameters(Config(method=method)).coarse_model == model
+    assert multilevel_parameters(Config(method=method, coarse_model="network")).coarse_model \
+        == "network"
