@@ -67,6 +67,9 @@ class Proposal:
     pred: float
     level: int
     ksp_its: int = 0
+    f_trial: float | None = None
+    """f(x + s) when the proposer has already evaluated it (a restricted coarse model, whose
+    loss is the level's own): the ratio test then does not evaluate it again."""
 
 
 @dataclass
@@ -152,20 +155,27 @@ class LevenbergMarquardt:
                 ) -> tuple[Proposal, float, bool, float]:
         """One trial: return (proposal, ρ, accepted, new λ)."""
         prop = self.propose(lin, lam, iteration)
-        return (prop, *judge(self.objective, lin, prop, lam, self.prm))
+        rho, accepted, lam_new, _ = judge(self.objective, lin, prop, lam, self.prm)
+        return prop, rho, accepted, lam_new
 
 
 def judge(objective, lin: Linearization, prop: Proposal, lam: float, prm: LMParameters
-          ) -> tuple[float, bool, float]:
-    """Ratio test of a trial step on ``objective``: (ρ, accepted, new λ), the same on every rank.
+          ) -> tuple[float, bool, float, float]:
+    """Ratio test of a trial step on ``objective``: (ρ, accepted, new λ, f(x + s)), the same on
+    every rank (f(x + s) = ∞ when nothing is predicted).
 
     The decision is rank 0's, broadcast, so that ranks never disagree.
     """
     comm = objective.comm
-    f_trial = objective.value(lin.x + prop.s) if prop.pred > 0 else math.inf
+    if prop.pred <= 0:
+        f_trial = math.inf
+    elif prop.f_trial is not None:
+        f_trial = prop.f_trial
+    else:
+        f_trial = objective.value(lin.x + prop.s)
     rho = ratio(lin.f - f_trial, prop.pred)
     accepted, lam_new = comm.bcast(update_lambda(rho, lam, prm) if comm.is_root else None)
-    return rho, accepted, lam_new
+    return rho, accepted, lam_new, f_trial
 
 
 def run(method: LevenbergMarquardt, state: State, *, max_iter: int, gtol: float, ftol: float,

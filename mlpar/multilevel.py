@@ -57,7 +57,7 @@ import scipy.sparse as sp
 from mlpar import amg
 from mlpar.arc import cubic_step
 from mlpar.comm import Comm
-from mlpar.leastsquares import LeastSquares, Linearization
+from mlpar.leastsquares import LeastSquares, Linearization, RestrictedObjective
 from mlpar.lm import LevenbergMarquardt, LMParameters, Proposal, judge
 from mlpar.parameters import MultilevelParameters
 
@@ -404,17 +404,19 @@ class MultilevelLM(LevenbergMarquardt):
             coarse = CorrectedObjective(coarse, y0, Rg - lin0.g)
             lin0.g = Rg.copy()
             lin0.least_squares_gradient = False
-        y, successes, ksp_its = self._minimize(j + 1, coarse, h.solvers[j], lin0, lam)
+        y, h_y, successes, ksp_its = self._minimize(j + 1, coarse, h.solvers[j], lin0, lam)
         if successes == 0:
             return None
-        pred = lin0.f - coarse.value(y)
-        return Proposal(h.prolong(j, y - y0), pred, j + 1, ksp_its)
+        # the restricted model's value is the level's own loss at x + P y: known, not re-evaluated
+        known = h_y if isinstance(coarse, RestrictedObjective) else None
+        return Proposal(h.prolong(j, y - y0), lin0.f - h_y, j + 1, ksp_its, f_trial=known)
 
     def _minimize(self, depth: int, objective, solver, lin: Linearization, lam: float
-                  ) -> tuple[np.ndarray, int, int]:
-        """Approximately minimise a coarse model from ``lin``; (y, successes, KSP iterations)."""
+                  ) -> tuple[np.ndarray, float, int, int]:
+        """Approximately minimise a coarse model from ``lin``; (y, its value there, successes,
+        KSP iterations)."""
         successes = ksp_total = 0
-        x = lin.x
+        x, f_x = lin.x, lin.f
         for _ in range(self.mprm.coarse_max_iter):
             if lin is None:
                 lin = objective.linearize(x)
@@ -426,11 +428,11 @@ class MultilevelLM(LevenbergMarquardt):
             if prop is None:
                 prop = self.step(objective, solver, lin, lam, depth)
             ksp_total += prop.ksp_its
-            _, accepted, lam = judge(objective, lin, prop, lam, self.prm)
+            _, accepted, lam, f_trial = judge(objective, lin, prop, lam, self.prm)
             if accepted:
                 successes += 1
-                x, lin = lin.x + prop.s, None
-        return x, successes, ksp_total
+                x, f_x, lin = lin.x + prop.s, f_trial, None
+        return x, f_x, successes, ksp_total
 
 
 class MultilevelARC(MultilevelLM):

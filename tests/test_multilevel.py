@@ -8,7 +8,7 @@ from mlpar.comm import Comm
 from mlpar.config import Config
 from mlpar.leastsquares import FlopCounter, LeastSquares
 from mlpar.linsolve import RegularizedSolver
-from mlpar.lm import LMParameters
+from mlpar.lm import LMParameters, judge
 from mlpar.multilevel import (CorrectedObjective, CostAwareChoice, Hierarchy, MultilevelLM,
                               MultilevelParameters)
 from mlpar.network import initial_parameters
@@ -137,6 +137,21 @@ def test_restricted_model_is_the_loss_on_the_subspace(rlm_setup):
     g = coarse.linearize(y).g
     d = rng.normal(size=y.size)
     assert _central_difference(coarse.value, y, d) == pytest.approx(float(g @ d), rel=1e-6)
+
+
+def test_a_restricted_step_carries_the_loss_it_reached(rlm_setup):
+    """The restricted model's value is the fine loss at x + P y, evaluated at the very same
+    point, so the fine ratio test takes it as it is; a Galerkin step's model value is not
+    the loss, and the test evaluates the loss itself."""
+    method, h, fine, lin = rlm_setup("restricted")
+    prop = method._recursive_step(0, fine, lin, 1.0)
+    assert prop is not None and prop.f_trial is not None
+    assert prop.f_trial == fine.value(lin.x + prop.s)
+    assert prop.pred == pytest.approx(lin.f - prop.f_trial, rel=1e-14)
+    rho, accepted, _, f_trial = judge(fine, lin, prop, 1.0, method.prm)
+    assert f_trial == prop.f_trial and rho == pytest.approx(1.0, rel=1e-12) and accepted
+    method, h, fine, lin = rlm_setup("galerkin")
+    assert method._recursive_step(0, fine, lin, 1.0).f_trial is None
 
 
 def test_restricted_models_compose_across_three_levels(fine_and_hierarchy):
