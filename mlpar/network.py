@@ -90,25 +90,22 @@ def operator_jacobian(activation: str, p: np.ndarray, z: np.ndarray, terms: Term
         S = activations.derivatives(activation, w[:, None] * zb + b[:, None], top, low)
         JT = J[lo:lo + zb.size].T
         Jv, Jw, Jb = JT[:r], JT[r:2 * r], JT[2 * r:]
-        scratch = np.empty_like(Jv)
         for i, (k, c) in enumerate(terms):
             wk = (c * w ** k)[:, None]
             Sk, Sk1 = S[k - low], S[k + 1 - low]
             # ∂/∂v = c w^k S_k,  ∂/∂b = c v w^k S_{k+1},  ∂/∂w = z ∂/∂b + c k v w^(k−1) S_k
-            into = (Jv, Jb) if i == 0 else (scratch, scratch)
-            np.multiply(Sk, wk, out=into[0])
-            if i > 0:
-                Jv += scratch
-            np.multiply(Sk1, v[:, None] * wk, out=into[1])
-            if i > 0:
-                Jb += scratch
-                np.multiply(scratch, zb, out=scratch)
-                Jw += scratch
-            else:
+            if i == 0:   # the first term writes J in place (no zero fill), the others add
+                np.multiply(Sk, wk, out=Jv)
+                np.multiply(Sk1, v[:, None] * wk, out=Jb)
                 np.multiply(Jb, zb, out=Jw)
+            else:
+                Jv += Sk * wk
+                term_b = Sk1 * (v[:, None] * wk)
+                Jb += term_b
+                term_b *= zb
+                Jw += term_b
             if k > 0:
-                np.multiply(Sk, (c * k * v * w ** (k - 1))[:, None], out=scratch)
-                Jw += scratch
+                Jw += Sk * (c * k * v * w ** (k - 1))[:, None]
         values[lo:lo + zb.size] = v @ Jv
     return values, J
 

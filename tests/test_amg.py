@@ -148,6 +148,7 @@ def test_orthonormalized_basis_spans_range_of_P(interpolation):
     if interpolation == "injection":
         assert np.array_equal((Q != 0), (P != 0))
 
+
 def test_bad_options_are_refused():
     with pytest.raises(ValueError, match="unknown strength"):
         amg.coarsen(np.eye(3), strength="max")
