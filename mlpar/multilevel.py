@@ -25,7 +25,7 @@ models are offered (``coarse_model``):
   the affine subspace x_k + range(P) (same basis choice), coherent to every order:
   its coarse iterations are nonlinear (each one re-linearises the level's network)
   and the predicted reduction of the resulting step is the actual one (ρ = 1), so
-  an accepted recursive step leaves λ_k unchanged.
+  an accepted recursive step leaves the λ of the level that took it unchanged.
 
 The coarse model is minimised approximately by the same
 method (recursively), starting from λ_0 = λ_k, for at most ``coarse_max_iter``
@@ -339,13 +339,20 @@ class MultilevelLM(LevenbergMarquardt):
         decrease and cost feed the cost-aware choice."""
         flops_before = self.objective.flops.total
         prop, rho, accepted, lam_new = super().iterate(lin, lam, iteration)
-        if prop.level > 0 and accepted and self.mprm.coarse_model == "restricted":
+        if accepted and self._exact_coarse_step(prop, 0):
             lam_new = lam
         if self.choice is not None and self.recursive_slot(iteration):
             f_after = lin.f - rho * prop.pred if accepted else lin.f
             self.choice.record("coarse" if prop.level > 0 else "taylor", lin.f, f_after,
                                self.objective.flops.total - flops_before)
         return prop, rho, accepted, lam_new
+
+    def _exact_coarse_step(self, prop: Proposal, depth: int) -> bool:
+        """Whether ``prop``, proposed at recursion depth ``depth``, is a step of the restricted
+        model from the level below: its predicted reduction is the actual one (ρ = 1), which
+        says nothing about how well the Taylor model fits, so when it is accepted the level
+        keeps its λ, on the fine level and on every coarse level alike."""
+        return prop.level > depth and self.mprm.coarse_model == "restricted"
 
     def recursive_slot(self, iteration: int) -> bool:
         """Whether fine iteration k is the recursive slot of the V-cycle pattern
@@ -428,7 +435,9 @@ class MultilevelLM(LevenbergMarquardt):
             if prop is None:
                 prop = self.step(objective, solver, lin, lam, depth)
             ksp_total += prop.ksp_its
-            _, accepted, lam, f_trial = judge(objective, lin, prop, lam, self.prm)
+            _, accepted, lam_new, f_trial = judge(objective, lin, prop, lam, self.prm)
+            if not (accepted and self._exact_coarse_step(prop, depth)):
+                lam = lam_new
             if accepted:
                 successes += 1
                 x, f_x, lin = lin.x + prop.s, f_trial, None

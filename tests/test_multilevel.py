@@ -281,3 +281,34 @@ def test_the_default_coarse_model_is_resolved_per_method(method, model):
     assert multilevel_parameters(Config(method=method)).coarse_model == model
     assert multilevel_parameters(Config(method=method, coarse_model="network")).coarse_model \
         == "network"
+
+
+def test_every_level_keeps_its_lambda_after_an_accepted_restricted_step(fine_and_hierarchy,
+                                                                          monkeypatch):
+    """On level 1 of a three-level restricted hierarchy, an accepted step from level 2
+    (ρ = 1 by construction) hands the next level-1 iteration the λ it had; after a level-1
+    Taylor step, λ follows the ratio test as usual."""
+    fine, h = fine_and_hierarchy(256, levels=3, min_width=8, coarse_model="restricted",
+                                 interpolation="injection", coarse_max_iter=5, kappa_h=0.05,
+                                 model_choice="gradient")
+    method = MultilevelLM(fine, None, LMParameters(), h.prm, h)
+    lin = fine.linearize(initial_parameters(256, 10.0, 0))
+    h.build(lin, 0)
+    mid, y0 = h.coarse_model(0, fine, lin)
+    judged = []   # per level-1 iteration: (level of its step, λ it was judged with, accepted, λ after)
+
+    def recording_judge(objective, lin, prop, lam, prm):
+        out = judge(objective, lin, prop, lam, prm)
+        if objective is mid:
+            judged.append((prop.level, lam, out[1], out[2]))
+        return out
+    monkeypatch.setattr("mlpar.multilevel.judge", recording_judge)
+    pairs = []
+    for lam in (0.05, 1.0):   # from 0.05 level 1 rejects its own Taylor steps first
+        judged.clear()
+        method._minimize(1, mid, h.solvers[0], mid.linearize(y0), lam)
+        pairs += zip(judged, judged[1:])
+    from_below = [b[1] == a[1] for a, b in pairs if a[0] == 2 and a[2]]
+    assert len(from_below) >= 2 and all(from_below)
+    own = [b[1] == a[3] != a[1] for a, b in pairs if a[0] == 1]
+    assert own and all(own)
