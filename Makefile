@@ -30,3 +30,5 @@ test-mpi:
 
 bench: setup
 	$(PY) scripts/bench_lm.py
+	$(PY) scripts/bench_arc.py
+	$(PY) scripts/bench_rlm.py
