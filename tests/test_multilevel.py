@@ -295,7 +295,7 @@ def test_every_level_keeps_its_lambda_after_an_accepted_restricted_step(fine_and
     lin = fine.linearize(initial_parameters(256, 10.0, 0))
     h.build(lin, 0)
     mid, y0 = h.coarse_model(0, fine, lin)
-    judged = []   # per level-1 iteration: (level of its step, λ it was judged with, accepted, λ after)
+    judged = []   # per level-1 iteration: (level of its step, λ judged with, accepted, λ after)
 
     def recording_judge(objective, lin, prop, lam, prm):
         out = judge(objective, lin, prop, lam, prm)
