@@ -29,10 +29,13 @@ import numpy as np
 
 from mlpar.config import Config, ConfigError, config_from_json
 from mlpar.lm import Record, State
-from mlpar.output import HISTORY_FIELDS, OutputFileError, write_history
+from mlpar.output import HISTORY_FIELDS, OutputFileError, history_column, write_history
 
 FORMAT = "mlpar-checkpoint"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Schema 1 (before the history recorded the level widths) is still read: its records get
+#: empty widths, which leave the state digest as schema 1 computed it.
+READABLE_VERSIONS = (1, 2)
 SCALARS = ("iteration", "rejections", "lam", "f0", "f", "gnorm", "flops", "elapsed")
 #: Options a resumed run may change; every other option must match the checkpoint.
 RESUMABLE_OVERRIDES = frozenset({"max_iter", "out", "force", "checkpoint_every", "resume",
@@ -47,8 +50,7 @@ def _digest(*arrays: np.ndarray) -> str:
 
 
 def _state_digest(state: State) -> str:
-    hist = [np.asarray([getattr(r, k) for r in state.history], dtype=np.float64)
-            for k in HISTORY_FIELDS]
+    hist = [history_column(state.history, k).astype(np.float64) for k in HISTORY_FIELDS]
     scalars = np.array([float(getattr(state, k)) for k in SCALARS])
     extra = [state.method_state[k] for k in sorted(state.method_state)]
     return _digest(state.x, scalars, *hist, *extra)
@@ -99,7 +101,7 @@ def _read(path: str, fh: h5py.File) -> tuple[Config, State]:
     if version > SCHEMA_VERSION:
         raise OutputFileError(f"--resume {path}: checkpoint schema version {version} is newer "
                               f"than this mlpar understands ({SCHEMA_VERSION}); upgrade mlpar")
-    if version != SCHEMA_VERSION:
+    if version not in READABLE_VERSIONS:
         raise OutputFileError(f"--resume {path}: unknown checkpoint schema version {version}")
     try:
         cfg = config_from_json(str(g.attrs["config"]))
@@ -112,11 +114,11 @@ def _read(path: str, fh: h5py.File) -> tuple[Config, State]:
     if _digest(x) != g.attrs["weights_sha256"]:
         raise OutputFileError(f"--resume {path}: checksum mismatch: the weights are corrupted")
     hist = g["history"]
-    columns = {k: hist[k][()] for k in HISTORY_FIELDS}
-    n = {c.shape for c in columns.values()}
-    if len(n) != 1:
+    fields = [k for k in HISTORY_FIELDS if version > 1 or k != "widths"]
+    columns = {k: hist[k][()] for k in fields}
+    if len({len(c) for c in columns.values()}) != 1:
         raise OutputFileError(f"--resume {path}: history columns have different lengths")
-    history = [Record(*(_py(columns[k][i]) for k in HISTORY_FIELDS))
+    history = [Record(**{k: _py(columns[k][i]) for k in fields})
                for i in range(len(columns["iteration"]))]
     scalars = {k: _py(g.attrs[k]) for k in SCALARS}
     state = State(x=x, lam=scalars["lam"], f0=scalars["f0"], iteration=scalars["iteration"],
@@ -132,7 +134,9 @@ def _read(path: str, fh: h5py.File) -> tuple[Config, State]:
 
 
 def _py(value):
-    """numpy scalar → the Python scalar (bit-exact for floats)."""
+    """numpy scalar → the Python scalar (bit-exact for floats); a row of ``widths`` → a tuple."""
+    if isinstance(value, np.ndarray):   # a row of the widths
+        return tuple(int(v) for v in value)
     return value.item() if hasattr(value, "item") else value
 
 

@@ -86,6 +86,10 @@ class Record:
     ksp_its: int
     time: float
     flops_matvec: float
+    widths: tuple[int, ...] = ()
+    """Widths of the levels whose steps this iteration could take, the trained network first
+    (one entry for a single-level method; the multilevel methods pad with 0 up to their
+    number of levels)."""
 
 
 @dataclass
@@ -146,6 +150,10 @@ class LevenbergMarquardt:
     def import_state(self, arrays: dict[str, np.ndarray], lin: Linearization) -> None:
         """Take back what :meth:`export_state` gave (resume), at the linearisation ``lin``."""
         self.solver.import_state(arrays, lin)
+
+    def level_widths(self) -> tuple[int, ...]:
+        """The widths of the levels in use, the trained network first (see :class:`Record`)."""
+        return (self.objective.n // 3,)
 
     def propose(self, lin: Linearization, lam: float, iteration: int) -> Proposal:
         """The trial step of fine iteration ``iteration`` (0-based)."""
@@ -226,7 +234,7 @@ def run(method: LevenbergMarquardt, state: State, *, max_iter: int, gtol: float,
         state.flops = obj.flops.total
         state.method_state = method.export_state(lin)
         rec = Record(state.iteration, lin.f, float(np.linalg.norm(lin.g)), lam_used, rho, accepted,
-                     prop.level, prop.ksp_its, state.elapsed, state.flops)
+                     prop.level, prop.ksp_its, state.elapsed, state.flops, method.level_widths())
         state.history.append(rec)
         if on_record is not None:
             on_record(rec, state)

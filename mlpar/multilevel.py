@@ -347,6 +347,12 @@ class MultilevelLM(LevenbergMarquardt):
                                self.objective.flops.total - flops_before)
         return prop, rho, accepted, lam_new
 
+    def level_widths(self) -> tuple[int, ...]:
+        """The widths of the current hierarchy, the trained network first, padded with 0 up to
+        ``levels`` (a level that coarsening did not produce, or no hierarchy built yet)."""
+        widths = self.hierarchy.widths
+        return tuple(widths) + (0,) * (self.mprm.levels - len(widths))
+
     def _exact_coarse_step(self, prop: Proposal, depth: int) -> bool:
         """Whether ``prop``, proposed at recursion depth ``depth``, is a step of the restricted
         model from the level below: its predicted reduction is the actual one (ρ = 1), which

@@ -9,7 +9,8 @@ Layout (``format = "mlpar-result"``, ``schema_version`` below):
   configuration as JSON), ``created_utc``;
 * ``params``: the final weights p = [v; w; b] (attribute ``layout``);
 * ``history/<name>``: one entry per fine-level iteration, for every field of
-  :class:`mlpar.lm.Record`;
+  :class:`mlpar.lm.Record`; ``history/widths`` has one row per iteration, the widths of
+  the levels in use, the trained network first, 0 for a level that does not exist;
 * ``solution/{z, u, u_true}``: the network and the true solution on the test grid.
 
 The file is written to ``<name>.tmp`` in the same directory, flushed and
@@ -30,7 +31,7 @@ import numpy as np
 from mlpar.lm import Record
 
 FORMAT = "mlpar-result"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2   # 2: history/widths
 HISTORY_FIELDS = [f.name for f in dataclasses.fields(Record)]
 
 
@@ -58,13 +59,26 @@ def atomic_write(path: str | os.PathLike, fill) -> None:
         os.close(dfd)
 
 
+def history_column(history: list[Record], name: str) -> np.ndarray:
+    """The values of one Record field over ``history`` as an array: one entry per iteration;
+    for ``widths`` a row per iteration, padded with 0 to the longest row (a run resumed from a
+    checkpoint that did not record widths has empty rows before the resume)."""
+    values = [getattr(rec, name) for rec in history]
+    if name == "widths":
+        columns = max((len(w) for w in values), default=0)
+        out = np.zeros((len(values), columns), dtype=np.int64)
+        for row, w in zip(out, values):
+            row[:len(w)] = w
+        return out
+    dtype = bool if name == "accepted" else (np.int64 if name in ("iteration", "level", "ksp_its")
+                                             else np.float64)
+    return np.asarray(values, dtype=dtype)
+
+
 def write_history(group: h5py.Group, history: list[Record]) -> None:
-    """One dataset per Record field, one entry per iteration."""
+    """One dataset per Record field, one entry (``widths``: one row) per iteration."""
     for name in HISTORY_FIELDS:
-        values = [getattr(rec, name) for rec in history]
-        dtype = bool if name == "accepted" else (np.int64 if name in ("iteration", "level", "ksp_its")
-                                                 else np.float64)
-        group.create_dataset(name, data=np.asarray(values, dtype=dtype))
+        group.create_dataset(name, data=history_column(history, name))
 
 
 def write_result(path: str, *, attrs: dict, params: np.ndarray, history: list[Record],

@@ -1,5 +1,6 @@
 """Checkpoints and restarts: bit-for-bit resume, signals, kill -9 at random moments, bad files."""
 
+import hashlib
 import os
 import random
 import signal
@@ -10,8 +11,8 @@ import numpy as np
 import pytest
 from helpers import run_mlpar, start_mlpar
 
-from mlpar.checkpoint import read_checkpoint
-from mlpar.output import read_result
+from mlpar.checkpoint import SCALARS, read_checkpoint
+from mlpar.output import HISTORY_FIELDS, read_result
 
 RUN = ["--problem", "poisson", "--nu", "10", "--width", "128", "--ftol", "1e-14", "--quiet",
        "--seed", "3"]
@@ -272,3 +273,37 @@ def test_resume_right_after_a_rejected_step_is_bit_for_bit(tmp_path, reference, 
     proc = run_mlpar(["--resume", out, "--max-iter", "120"], 2)
     assert proc.returncode == 0, proc.stderr
     _same_run(ref, out)
+
+
+def _schema1_state_digest(state) -> str:
+    """The state digest as schema 1 computed it (no level widths in the history)."""
+    h = hashlib.sha256()
+    arrays = [state.x, np.array([float(getattr(state, k)) for k in SCALARS]),
+              *(np.asarray([getattr(r, k) for r in state.history], dtype=np.float64)
+                for k in HISTORY_FIELDS if k != "widths"),
+              *(state.method_state[k] for k in sorted(state.method_state))]
+    for a in arrays:
+        h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
+    return h.hexdigest()
+
+
+def test_a_schema_1_checkpoint_without_level_widths_still_resumes(tmp_path, reference):
+    """A checkpoint written before the history recorded the level widths resumes bit for bit;
+    its iterations get widths 0, the later ones are recorded as in an uninterrupted run."""
+    out = tmp_path / "v1.h5"
+    proc = run_mlpar([*RUN, "--method", "rlm", "--max-iter", "45", "--out", out], 1)
+    assert proc.returncode == 0, proc.stderr
+    _, state = read_checkpoint(out)
+    with h5py.File(out, "r+") as fh:
+        g = fh["checkpoint"]
+        del g["history/widths"]
+        g.attrs["schema_version"] = 1
+        g.attrs["state_sha256"] = _schema1_state_digest(state)
+    proc = run_mlpar(["--resume", out, "--max-iter", "120"], 1)
+    assert proc.returncode == 0, proc.stderr
+    ref, res = read_result(reference("rlm", 1)), read_result(out)
+    assert np.array_equal(res["params"], ref["params"])
+    widths, ref_widths = res["history"]["widths"], ref["history"]["widths"]
+    assert widths.shape == ref_widths.shape == (120, 3)
+    assert np.all(widths[:45] == 0) and np.array_equal(widths[45:], ref_widths[45:])
+    assert np.all(ref_widths[:, 0] == ref_widths[0, 0]) and ref_widths[:, 1].max() > 0

@@ -99,8 +99,17 @@ def test_output_file_is_complete_and_readable(tmp_path):
         assert fh.attrs["nranks"] == 2 and fh.attrs["flops_matvec"] > 0
         assert fh["params"].shape == (96,) and "layout" in fh["params"].attrs
         for name in HISTORY_FIELDS:
-            assert fh["history"][name].shape == (12,), name
+            assert fh["history"][name].shape[0] == 12, name
         hist = fh["history"]
+        # the level widths of each iteration: the trained network first, then the hierarchy
+        # in use, 0 for a level not built; a step from level l needs levels 1..l built
+        widths, level = hist["widths"][()], hist["level"][()]
+        assert widths.shape == (12, 3) and np.all(widths[:, 0] == 32)
+        for row, lev in zip(widths, level):
+            built = row[row > 0]
+            assert np.all(np.diff(built) < 0) and np.all(row[built.size:] == 0)
+            assert built.size > lev
+        assert level.max() > 0
         assert np.all(np.diff(hist["flops_matvec"][()]) > 0)
         # the loss never increases: rejected steps keep x, accepted ones decrease f
         assert np.all(np.diff(hist["loss"][()]) <= 0)
@@ -110,6 +119,15 @@ def test_output_file_is_complete_and_readable(tmp_path):
         # l2: f = ½·(seed's L2) + the boundary term, so the seed's value is below 2f
         assert 0 < fh.attrs["seed_loss"] <= 2 * fh.attrs["loss"]
     assert not (tmp_path / "o.h5.tmp").exists()
+
+
+@pytest.mark.parametrize("method", ["lm", "arc"])
+def test_a_single_level_method_records_one_width(tmp_path, method):
+    out = tmp_path / "o.h5"
+    proc = run_mlpar([*SMALL, "--method", method, "--max-iter", "3", "--out", out])
+    assert proc.returncode == 0, proc.stderr
+    widths = read_result(out)["history"]["widths"]
+    assert widths.shape == (3, 1) and np.all(widths == 32)
 
 
 def test_logistic_training_reports_the_seed_formula(tmp_path):
