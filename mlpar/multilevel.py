@@ -339,7 +339,7 @@ class MultilevelLM(LevenbergMarquardt):
         decrease and cost feed the cost-aware choice."""
         flops_before = self.objective.flops.total
         prop, rho, accepted, lam_new = super().iterate(lin, lam, iteration)
-        if accepted and self._exact_coarse_step(prop, 0):
+        if accepted and self._keeps_lambda(prop):
             lam_new = lam
         if self.choice is not None and self.recursive_slot(iteration):
             f_after = lin.f - rho * prop.pred if accepted else lin.f
@@ -353,12 +353,14 @@ class MultilevelLM(LevenbergMarquardt):
         widths = self.hierarchy.widths
         return tuple(widths) + (0,) * (self.mprm.levels - len(widths))
 
-    def _exact_coarse_step(self, prop: Proposal, depth: int) -> bool:
-        """Whether ``prop``, proposed at recursion depth ``depth``, is a step of the restricted
-        model from the level below: its predicted reduction is the actual one (ρ = 1), which
-        says nothing about how well the Taylor model fits, so when it is accepted the level
-        keeps its λ, on the fine level and on every coarse level alike."""
-        return prop.level > depth and self.mprm.coarse_model == "restricted"
+    @staticmethod
+    def _keeps_lambda(prop: Proposal) -> bool:
+        """Whether an accepted ``prop`` leaves the λ of the level that took it unchanged: a step
+        of the restricted model from the level below carries the loss it reached
+        (``f_trial``), so its predicted reduction is the actual one (ρ = 1), which says
+        nothing about how well the Taylor model fits; on the fine level and on every coarse
+        level alike."""
+        return prop.f_trial is not None
 
     def recursive_slot(self, iteration: int) -> bool:
         """Whether fine iteration k is the recursive slot of the V-cycle pattern
@@ -442,7 +444,7 @@ class MultilevelLM(LevenbergMarquardt):
                 prop = self.step(objective, solver, lin, lam, depth)
             ksp_total += prop.ksp_its
             _, accepted, lam_new, f_trial = judge(objective, lin, prop, lam, self.prm)
-            if not (accepted and self._exact_coarse_step(prop, depth)):
+            if not (accepted and self._keeps_lambda(prop)):
                 lam = lam_new
             if accepted:
                 successes += 1
