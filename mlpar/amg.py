@@ -106,8 +106,11 @@ class Transfer:
         return np.concatenate([self.P.T @ v, w[self.coarse], b[self.coarse]])
 
 
-def _interpolation(As: sp.csr_matrix, S: sp.csr_matrix, splitting: np.ndarray,
+def _interpolation(A: np.ndarray, As: sp.csr_matrix, S: sp.csr_matrix, splitting: np.ndarray,
                    kind: str) -> sp.csr_matrix:
+    """P for the splitting: PyAMG's direct interpolation, or injection (each F-neuron takes
+    the C-neuron j of largest |a_ij| ≠ 0).  ``A`` is the dense neuron graph, ``As`` the same
+    matrix in CSR (what PyAMG reads)."""
     if kind == "direct":
         return sp.csr_matrix(direct_interpolation(As, S, splitting))
     coarse = np.flatnonzero(splitting)
@@ -115,10 +118,10 @@ def _interpolation(As: sp.csr_matrix, S: sp.csr_matrix, splitting: np.ndarray,
         return sp.csr_matrix((splitting.size, 0))
     column = np.full(splitting.size, -1)
     column[coarse] = np.arange(coarse.size)
-    A = As.toarray()
-    strongest = coarse[np.argmax(np.abs(A[:, coarse]) * (A[:, coarse] != 0), axis=1)]
+    to_coarse = np.abs(A[:, coarse])
+    strongest = coarse[np.argmax(to_coarse, axis=1)]
     rows = np.arange(splitting.size)
-    has_c = np.abs(A[:, coarse]).max(axis=1) > 0
+    has_c = to_coarse.max(axis=1) > 0
     cols = np.where(splitting == 1, column[rows], column[strongest])
     keep = (splitting == 1) | has_c
     return sp.csr_matrix((np.ones(keep.sum()), (rows[keep], cols[keep])),
@@ -147,7 +150,7 @@ def coarsen(A: np.ndarray, *, theta: float = 0.25, strength: str = "min",
     S.eliminate_zeros()
     splitting = np.asarray(RS(S), dtype=np.intc)
     while True:
-        P = _interpolation(As, S, splitting, interpolation)
+        P = _interpolation(A, As, S, splitting, interpolation)
         empty = np.flatnonzero((np.diff(P.indptr) == 0) & (splitting == 0))
         if empty.size == 0:
             break
