@@ -45,7 +45,7 @@ class MultilevelParameters:
     coarse_start: str = "collect"
     coarse_model: str = "restricted"
     galerkin_basis: str = "orthonormal"
-    rebuild_every: int = 10
+    rebuild_every: int = 40
     screen_age: int = 10
     model_choice: str = "cost"
     max_coarse_ratio: float = 0.8
