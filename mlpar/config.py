@@ -21,7 +21,7 @@ from dataclasses import dataclass, fields
 from mlpar import activations
 from mlpar.amg import INTERPOLATIONS, STRENGTHS
 from mlpar.losses import NAMES as LOSSES
-from mlpar.parameters import LMParameters, MultilevelParameters
+from mlpar.parameters import RARC_REBUILD_EVERY, LMParameters, MultilevelParameters
 from mlpar.problems import NAMES as PROBLEMS
 
 METHODS = ("lm", "rlm", "arc", "rarc")
@@ -77,7 +77,7 @@ class Config:
     coarse_start: str = MultilevelParameters.coarse_start
     coarse_model: str = "auto"
     galerkin_basis: str = MultilevelParameters.galerkin_basis
-    rebuild_every: int = MultilevelParameters.rebuild_every
+    rebuild_every: int = -1
     screen_age: int = MultilevelParameters.screen_age
     model_choice: str = MultilevelParameters.model_choice
     checkpoint_seconds: float = 0.0
@@ -124,12 +124,15 @@ class Config:
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{_opt(name)}: must be a positive integer, got {getattr(self, name)}")
         for name in ("points", "max_iter", "seed", "checkpoint_every", "pre_smooth", "post_smooth",
-                     "rebuild_every", "screen_age"):
+                     "screen_age"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"--{_opt(name)}: must be >= 0, got {getattr(self, name)}")
         for name in ("ftol", "lambda_p", "checkpoint_seconds"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"--{_opt(name)}: must be >= 0, got {getattr(self, name)}")
+        if self.rebuild_every < -1:
+            raise ConfigError(f"--rebuild-every: must be >= 0, or -1 for the method's default, "
+                              f"got {self.rebuild_every}")
         if not 0 < self.theta < 1:
             raise ConfigError(f"--theta: must be in (0, 1), got {self.theta}")
         if self.kappa_h < 0:
@@ -154,6 +157,14 @@ class Config:
         if self.coarse_model != "auto":
             return self.coarse_model
         return "galerkin" if self.method in ("arc", "rarc") else MultilevelParameters.coarse_model
+
+    @property
+    def resolved_rebuild_every(self) -> int:
+        """The rebuild interval -1 stands for: 40 for rlm, 10 for rarc (docs/results.md, "How
+        often the hierarchy is rebuilt")."""
+        if self.rebuild_every >= 0:
+            return self.rebuild_every
+        return RARC_REBUILD_EVERY if self.method == "rarc" else MultilevelParameters.rebuild_every
 
     def to_json(self) -> str:
         """The resolved configuration as a JSON object (stored in output files)."""
@@ -199,7 +210,8 @@ _HELP = {
     "checkpoint_seconds": "seconds between checkpoints (0: none; rank 0's clock decides)",
     "galerkin_basis": "rlm, rarc: basis of range(P) for the galerkin model: orthonormal (coarse λ "
                       "regularises like the fine one) or the interpolation P itself",
-    "rebuild_every": "rlm, rarc: rebuild the hierarchy every N iterations (0: build once)",
+    "rebuild_every": "rlm, rarc: rebuild the hierarchy every N iterations (0: build once; "
+                     "-1, the default: 40 for rlm, 10 for rarc)",
     "screen_age": "rlm, rarc: skip a due rebuild while the hierarchy is younger than this many "
                   "iterations and already finds the coarse model not useful (0: never skip)",
     "l1_smoothing": "l1: train sqrt(r^2 + δ^2) − δ with this δ instead of |r|",

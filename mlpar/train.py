@@ -67,6 +67,7 @@ def multilevel_parameters(cfg: Config) -> MultilevelParameters:
     given = {f.name: getattr(cfg, f.name) for f in fields(MultilevelParameters)
              if hasattr(cfg, f.name)}
     given["coarse_model"] = cfg.resolved_coarse_model
+    given["rebuild_every"] = cfg.resolved_rebuild_every
     return MultilevelParameters(**given, eps_h=cfg.gtol)
 
 

@@ -5,7 +5,7 @@ import pytest
 from mpi4py import MPI
 
 from mlpar.comm import Comm
-from mlpar.config import Config
+from mlpar.config import Config, ConfigError
 from mlpar.leastsquares import FlopCounter, LeastSquares
 from mlpar.linsolve import RegularizedSolver
 from mlpar.lm import LMParameters, judge
@@ -281,6 +281,18 @@ def test_the_default_coarse_model_is_resolved_per_method(method, model):
     assert multilevel_parameters(Config(method=method)).coarse_model == model
     assert multilevel_parameters(Config(method=method, coarse_model="network")).coarse_model \
         == "network"
+
+
+@pytest.mark.parametrize("method, every", [("rlm", 40), ("rarc", 10)])
+def test_the_default_rebuild_interval_is_resolved_per_method(method, every):
+    """``--rebuild-every -1`` (the default): rlm rebuilds every 40 iterations, rarc every 10;
+    an explicit interval, 0 included, is kept, and below -1 is refused."""
+    assert multilevel_parameters(Config(method=method)).rebuild_every == every
+    for explicit in (0, 7):
+        assert multilevel_parameters(Config(method=method, rebuild_every=explicit)
+                                     ).rebuild_every == explicit
+    with pytest.raises(ConfigError, match="--rebuild-every"):
+        Config(method=method, rebuild_every=-2).validate()
 
 
 def test_every_level_keeps_its_lambda_after_an_accepted_restricted_step(fine_and_hierarchy,
