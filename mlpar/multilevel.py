@@ -339,8 +339,7 @@ class MultilevelLM(LevenbergMarquardt):
         decrease and cost feed the cost-aware choice."""
         flops_before = self.objective.flops.total
         prop, rho, accepted, lam_new = super().iterate(lin, lam, iteration)
-        if accepted and self._keeps_lambda(prop):
-            lam_new = lam
+        lam_new = self._lambda_after(prop, accepted, lam, lam_new)
         if self.choice is not None and self.recursive_slot(iteration):
             f_after = lin.f - rho * prop.pred if accepted else lin.f
             self.choice.record("coarse" if prop.level > 0 else "taylor", lin.f, f_after,
@@ -354,13 +353,13 @@ class MultilevelLM(LevenbergMarquardt):
         return tuple(widths) + (0,) * (self.mprm.levels - len(widths))
 
     @staticmethod
-    def _keeps_lambda(prop: Proposal) -> bool:
-        """Whether an accepted ``prop`` leaves the λ of the level that took it unchanged: a step
-        of the restricted model from the level below carries the loss it reached
-        (``f_trial``), so its predicted reduction is the actual one (ρ = 1), which says
-        nothing about how well the Taylor model fits; on the fine level and on every coarse
-        level alike."""
-        return prop.f_trial is not None
+    def _lambda_after(prop: Proposal, accepted: bool, lam: float, lam_new: float) -> float:
+        """The λ a level continues with after judging ``prop``: ``lam_new`` from the ratio
+        test, except that an accepted step of the restricted model from the level below keeps
+        ``lam``.  Such a step carries the loss it reached (``f_trial``), so its predicted
+        reduction is the actual one (ρ = 1), which says nothing about how well the Taylor
+        model fits; on the fine level and on every coarse level alike."""
+        return lam if accepted and prop.f_trial is not None else lam_new
 
     def recursive_slot(self, iteration: int) -> bool:
         """Whether fine iteration k is the recursive slot of the V-cycle pattern
@@ -444,8 +443,7 @@ class MultilevelLM(LevenbergMarquardt):
                 prop = self.step(objective, solver, lin, lam, depth)
             ksp_total += prop.ksp_its
             _, accepted, lam_new, f_trial = judge(objective, lin, prop, lam, self.prm)
-            if not (accepted and self._keeps_lambda(prop)):
-                lam = lam_new
+            lam = self._lambda_after(prop, accepted, lam, lam_new)
             if accepted:
                 successes += 1
                 x, f_x, lin = lin.x + prop.s, f_trial, None
