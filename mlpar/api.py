@@ -25,6 +25,7 @@ from mlpar.model.problems import (ResidualBlock, default_point_count, make_probl
                                   test_points, training_points)
 from mlpar.multilevel.hierarchy import Hierarchy
 from mlpar.multilevel.parameters import MultilevelParameters
+from mlpar.multilevel.preconditioning import HierarchySpace, RebuiltNeuronSpace
 from mlpar.multilevel.recursion import MultilevelMethod
 from mlpar.optim.arc import cubic_step
 from mlpar.optim.common import LMParameters
@@ -95,25 +96,32 @@ def build(cfg: Config, comm: Comm):
     flops = FlopCounter()
     block = ResidualBlock(problem, cfg.activation, t, cfg.lambda_p, lo, hi)
     second_order = cfg.method in ("arc", "rarc")
+    mprm = multilevel_parameters(cfg)
+    hierarchy = None
     if second_order:
         objective = SmoothLoss(block, comm, m, cfg.layout, flops, cfg.loss, cfg.l1_smoothing)
 
-        def make_solver(level_objective):
+        def make_solver(level_objective, depth=0):
             return CubicSolver(comm, level_objective.n, cfg.cubic_theta, cfg.krylov_max_it)
     else:
         objective = LeastSquares(block, comm, m, cfg.layout, flops)
 
-        def make_solver(level_objective):
+        def make_solver(level_objective, depth=0):
+            # the coarse space of the two-level preconditioner: the hierarchy's level below
+            # (rlm), or a coarsening of its own (lm), built only if the preconditioner asks
+            space = (RebuiltNeuronSpace(mprm, mprm.rebuild_every) if hierarchy is None
+                     else HierarchySpace(hierarchy, depth))
             return RegularizedSolver(comm, level_objective.n, level_objective.m,
-                                     level_objective.m_local, cfg.solve_form, cfg.ksp_rtol)
-    solver = make_solver(objective)
+                                     level_objective.m_local, cfg.solve_form, cfg.ksp_rtol,
+                                     cfg.pc, space)
     step_rule = cubic_step if second_order else taylor_step
     prm = LMParameters(lambda0=cfg.lambda0, lambda_min=cfg.lambda_min)
-    hierarchy = None
     if cfg.method in ("rlm", "rarc"):
-        hierarchy = Hierarchy(objective, make_solver, multilevel_parameters(cfg))
+        hierarchy = Hierarchy(objective, make_solver, mprm)
+        solver = make_solver(objective)
         method = MultilevelMethod(objective, solver, prm, step_rule, hierarchy.prm, hierarchy)
     else:
+        solver = make_solver(objective)
         method = SingleLevelMethod(objective, solver, prm, step_rule)
     return objective, solver, method, hierarchy
 

@@ -22,6 +22,7 @@ from mlpar.model import activations
 from mlpar.model.layout import ParameterLayout
 from mlpar.model.losses import NAMES as LOSSES
 from mlpar.model.problems import NAMES as PROBLEMS
+from mlpar.linalg.preconditioner import PRECONDITIONERS
 from mlpar.multilevel.amg import INTERPOLATIONS, STRENGTHS
 from mlpar.multilevel.parameters import RARC_REBUILD_EVERY, MultilevelParameters
 from mlpar.optim.common import LMParameters
@@ -60,6 +61,7 @@ class Config:
     lambda_min: float = LMParameters.lambda_min
     solve_form: str = "auto"
     ksp_rtol: float = 1e-10
+    pc: str = "none"
     test_points: int = 1000
     out: str = "mlpar.h5"
     force: bool = False
@@ -111,6 +113,10 @@ class Config:
         choice("method", METHODS)
         choice("init", INITS)
         choice("solve_form", SOLVE_FORMS)
+        choice("pc", PRECONDITIONERS)
+        if self.pc != "none" and self.solve_form in ("residual", "direct"):
+            raise ConfigError(f"--pc {self.pc} acts in parameter space: use it with --solve-form "
+                              f"auto, normal or assembled, not {self.solve_form}")
         choice("strength", STRENGTHS)
         choice("interpolation", INTERPOLATIONS)
         choice("coarse_start", COARSE_STARTS)
@@ -191,6 +197,9 @@ _HELP = {
     "lambda0": "initial regularisation λ_0", "lambda_min": "lower bound on λ",
     "solve_form": "regularised solve: auto, normal, residual, assembled or direct (Cholesky of the smaller Gram matrix, m × m or n × n)",
     "ksp_rtol": "default KSP relative tolerance (the PETSc option -ksp_rtol wins)",
+    "pc": "preconditioner of the parameter-space CG (normal form; auto then takes it over the "
+          "residual form): jacobi, bjacobi (per-neuron blocks) or mg (two levels on the AMG "
+          "neuron coarse space); the PETSc option -mlpar_pc wins",
     "test_points": "points of the RMSE test grid on [0,1]", "out": "output file (HDF5)",
     "force": "overwrite an existing output file",
     "checkpoint_every": "iterations between checkpoints (0: none)",
@@ -227,7 +236,7 @@ _HELP = {
 }
 
 _CHOICES = {"problem": PROBLEMS, "activation": activations.NAMES, "loss": LOSSES,
-            "method": METHODS, "init": INITS, "solve_form": SOLVE_FORMS,
+            "method": METHODS, "init": INITS, "solve_form": SOLVE_FORMS, "pc": PRECONDITIONERS,
             "strength": STRENGTHS, "interpolation": INTERPOLATIONS, "coarse_start": COARSE_STARTS,
             "coarse_model": COARSE_MODELS, "galerkin_basis": GALERKIN_BASES,
             "model_choice": MODEL_CHOICES}

@@ -32,6 +32,14 @@ costs at most 128 products, fewer than the 190–440 CG iterations measured at
 rtol 1e-10 on the seed's problems) and ``residual`` above; otherwise ``direct``
 for n <= 300 and ``normal`` above.
 
+Preconditioners (``pc``, or ``-mlpar_pc`` in the options database, which wins):
+``jacobi``, ``bjacobi`` (per-neuron blocks) and ``mg`` (two levels on the AMG neuron
+coarse space) of :mod:`mlpar.linalg.preconditioner`, on the parameter-space forms
+``normal`` and ``assembled``; ``auto`` then takes ``normal`` where it would take
+``residual``.  They do not apply to ``residual``: its KSP works on m-vectors of the
+row space, where the neuron hierarchy does not act; nor to ``direct``, which has no
+Krylov iterations.  ``coarse_basis`` gives ``mg`` its coarse space at each solve.
+
 Every product goes through the objective handed to :meth:`RegularizedSolver.solve`
 (:class:`mlpar.protocols.Objective`): the solver never reads the Jacobian itself,
 so the same solver serves a level's network and its coarse models.
@@ -50,6 +58,7 @@ from dataclasses import dataclass
 import numpy as np
 from petsc4py import PETSc
 
+from mlpar.linalg import preconditioner
 from mlpar.parallel.comm import Comm
 from mlpar.protocols import LinearSolveError, Linearization, Objective
 
@@ -117,9 +126,19 @@ class RegularizedSolver:
     have these sizes)."""
 
     def __init__(self, comm: Comm, n: int, m: int, m_local: int, form: str = "auto",
-                 rtol: float = 1e-10):
+                 rtol: float = 1e-10, pc: str = "none",
+                 coarse_basis: preconditioner.CoarseBasis | None = None):
         if form not in FORMS:
             raise ValueError(f"unknown solve form {form!r}; expected one of {', '.join(FORMS)}")
+        self.pc = PETSc.Options().getString("mlpar_pc", pc)
+        if self.pc not in preconditioner.PRECONDITIONERS:
+            raise ValueError(f"unknown preconditioner {self.pc!r}; expected one of "
+                             f"{', '.join(preconditioner.PRECONDITIONERS)}")
+        if self.pc != "none" and form in ("residual", "direct"):
+            raise ValueError(f"the preconditioner {self.pc!r} acts in parameter space: it applies "
+                             f"to the normal and assembled forms, not to {form!r}")
+        self.coarse_basis = coarse_basis
+        self._pc_context: preconditioner.ParameterSpacePC | None = None
         self.comm = comm
         self.n, self.m, self.m_local = n, m, m_local
         self.form = form
@@ -146,7 +165,9 @@ class RegularizedSolver:
         """The form used for this linearization."""
         if self.form == "auto":
             if lin.least_squares_gradient and self.m < self.n:
-                return "direct" if self.m <= DIRECT_MAX_M else "residual"
+                if self.m <= DIRECT_MAX_M:
+                    return "direct"
+                return "residual" if self.pc == "none" else "normal"
             return "direct" if self.n <= NORMAL_DIRECT_MAX_N else "normal"
         if self.form == "residual" and not lin.least_squares_gradient:
             return "normal"
@@ -180,12 +201,35 @@ class RegularizedSolver:
         else:
             ksp.setType(PETSc.KSP.Type.CG)
             ksp.getPC().setType(PETSc.PC.Type.NONE)
+            if form in ("normal", "assembled"):
+                self._configure_pc(ksp)
         ksp.setTolerances(rtol=self.rtol, atol=1e-300, max_it=10000)
         ksp.setOperators(A)
         ksp.setFromOptions()
+        if self._pc_context is not None and ksp.getPC().getType() != PETSc.PC.Type.PYTHON:
+            self._pc_context = None   # the options database chose another -pc_type
         x, b = A.createVecs()
         self._ksp[form] = (ksp, A, ctx, x, b)
         return self._ksp[form]
+
+    def _configure_pc(self, ksp) -> None:
+        """The preconditioner hook of the parameter-space forms (``--pc`` / ``-mlpar_pc``):
+        PETSc's Jacobi, or a python context of :mod:`mlpar.linalg.preconditioner`
+        (``-mlpar_pc_smoother identity|bjacobi`` chooses the smoother of ``mg``).  A
+        preconditioned CG stops on the unpreconditioned residual, so that every choice
+        solves to the same tolerance (``-ksp_norm_type`` overrides)."""
+        if self.pc == "none":
+            return
+        pc = ksp.getPC()
+        ksp.setNormType(PETSc.KSP.NormType.UNPRECONDITIONED)
+        if self.pc == "jacobi":
+            pc.setType(PETSc.PC.Type.JACOBI)
+            return
+        smoother = PETSc.Options().getString("mlpar_pc_smoother", "identity")
+        self._pc_context = preconditioner.make_context(self.pc, self.comm, self.counts,
+                                                       self.coarse_basis, smoother)
+        pc.setType(PETSc.PC.Type.PYTHON)
+        pc.setPythonContext(self._pc_context)
 
     @staticmethod
     def _outcome(ksp) -> tuple[int, str]:
@@ -256,6 +300,8 @@ class RegularizedSolver:
             A.assemble()
         else:
             ctx.objective, ctx.lin, ctx.lam = objective, lin, lam
+        if self._pc_context is not None and form in ("normal", "assembled"):
+            self._pc_context.bind(objective, lin, lam)
         ksp.setOperators(A)
         if form == "residual":
             b.getArray()[:] = lin.F

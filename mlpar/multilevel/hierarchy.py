@@ -20,6 +20,27 @@ from mlpar.multilevel.parameters import MultilevelParameters
 from mlpar.protocols import Linearization
 
 
+def neuron_transfer(objective, lin: Linearization, prm: MultilevelParameters,
+                    orthonormal: bool = False) -> amg.Transfer | None:
+    """Ruge–Stüben coarsening of the neurons of ``objective``'s network linearised in ``lin``
+    (collective: the Gram blocks are summed on rank 0, which coarsens, orthonormalises the
+    basis of range(P) if asked, and broadcasts); None when coarsening stalls (no coarser
+    level)."""
+    comm = objective.comm
+    layout = objective.layout
+    blocks = comm.sum_to_root(amg.gram_blocks(lin.J, layout))
+    transfer = None
+    if blocks is not None:
+        A = amg.auxiliary_matrix(blocks)
+        transfer = amg.coarsen(A, theta=prm.theta, strength=prm.strength,
+                               interpolation=prm.interpolation, blocks=layout.n_blocks)
+        if amg.stalled(transfer, prm.max_coarse_ratio) or transfer.widths[1] < 1:
+            transfer = None
+        elif orthonormal:
+            transfer = amg.orthonormalized(transfer)
+    return comm.bcast(transfer)
+
+
 @dataclass
 class Level:
     """One coarse level: the transfer from it to the level above, its narrower network's
@@ -38,7 +59,8 @@ class Hierarchy:
     """The coarse levels below the trained network, finest first.
 
     ``levels[j]`` is level L−j−1; its transfer maps it to level L−j.  ``built_at`` is the
-    fine iteration of the last build (−1: none yet).
+    fine iteration of the last build (−1: none yet).  ``make_solver(objective, depth)``
+    makes the solver of the level at depth j + 1 (the trained network is depth 0).
     """
 
     def __init__(self, fine, make_solver: Callable, prm: MultilevelParameters):
@@ -74,19 +96,8 @@ class Hierarchy:
     def _transfer_at(self, objective, lin: Linearization) -> amg.Transfer | None:
         """Coarsen the neurons of ``objective``'s network linearised in ``lin`` (None: no
         coarser level)."""
-        layout = objective.layout
-        blocks = self.comm.sum_to_root(amg.gram_blocks(lin.J, layout))
-        transfer = None
-        if blocks is not None:
-            A = amg.auxiliary_matrix(blocks)
-            transfer = amg.coarsen(A, theta=self.prm.theta, strength=self.prm.strength,
-                                   interpolation=self.prm.interpolation,
-                                   blocks=layout.n_blocks)
-            if amg.stalled(transfer, self.prm.max_coarse_ratio) or transfer.widths[1] < 1:
-                transfer = None
-            elif self.prm.coarse_model != "network" and self.prm.galerkin_basis == "orthonormal":
-                transfer = amg.orthonormalized(transfer)
-        return self.comm.bcast(transfer)
+        return neuron_transfer(objective, lin, self.prm, self.prm.coarse_model != "network"
+                               and self.prm.galerkin_basis == "orthonormal")
 
     def build(self, lin: Linearization, iteration: int) -> None:
         """Build every level below the fine one from the linearisation ``lin`` at x_k."""
@@ -134,7 +145,7 @@ class Hierarchy:
 
     def _add_level(self, transfer: amg.Transfer) -> None:
         base = self.fine.narrower(transfer.widths[1])
-        self.levels.append(Level(transfer, base, self.make_solver(base)))
+        self.levels.append(Level(transfer, base, self.make_solver(base, len(self.levels) + 1)))
 
     def coarse_model(self, j: int, objective, lin: Linearization):
         """The coarse objective of level L−j−1 at the linearisation ``lin`` of ``objective``

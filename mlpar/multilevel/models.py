@@ -171,6 +171,12 @@ class CorrectedObjective:
     def column_norms2(self, lin):
         return self.base.column_norms2(lin)
 
+    def projected_gram(self, lin, basis):
+        return self.base.projected_gram(lin, basis)
+
+    def neuron_blocks(self, lin):
+        return self.base.neuron_blocks(lin)
+
     def row_norms2(self, lin):
         return self.base.row_norms2(lin)
 

@@ -73,6 +73,26 @@ class LeastSquaresProducts:
         return self.comm.allgather(np.ascontiguousarray(lin.J).ravel(),
                                    [c * self.n for c in rows]).reshape(self.m, self.n)
 
+    def projected_gram(self, lin: Linearization, basis) -> np.ndarray:
+        """(J B)ᵀ(J B) = Σ_p (J_p B)ᵀ(J_p B) for a sparse n × k basis B (k × k, every rank; one
+        Allreduce of k² numbers; 2·m·nnz(B) + 2·m·k² flops)."""
+        JB = (basis.T @ lin.J.T).T
+        self.flops.add(2.0 * self.m * basis.nnz + 2.0 * self.m * basis.shape[1] ** 2)
+        return self.comm.sum(JB.T @ JB)
+
+    def neuron_blocks(self, lin: Linearization) -> np.ndarray:
+        """The (d+2) × (d+2) diagonal blocks of JᵀJ that couple one neuron's own weights
+        (v_i, w_i, b_i for d = 1): B_i[x, y] = Σ_j J_{j,(x,i)} J_{j,(y,i)}, shape (r, d+2, d+2),
+        summed over the ranks."""
+        nb, r = self.layout.n_blocks, self.layout.width
+        out = np.empty((r, nb, nb))
+        for x in range(nb):
+            for y in range(x, nb):
+                out[:, x, y] = np.einsum("ji,ji->i", lin.J[:, x * r:(x + 1) * r],
+                                         lin.J[:, y * r:(y + 1) * r])
+                out[:, y, x] = out[:, x, y]
+        return self.comm.sum(out)
+
     def column_norms2(self, lin: Linearization) -> np.ndarray:
         """diag(JᵀJ), summed over the ranks."""
         return self.comm.sum(np.einsum("ij,ij->j", lin.J, lin.J))

@@ -1,0 +1,206 @@
+"""Preconditioners for the regularised Gauss–Newton system in parameter space.
+
+The ``normal`` solve form (:mod:`mlpar.linalg.linsolve`) runs CG on
+
+    A s = −g,      A = JᵀJ + λI,
+
+n = (d + 2) r parameters ordered by blocks [v; w; b] (d = 1).  The contexts here
+are PETSc python preconditioners (``pc.setType('python');
+pc.setPythonContext(ctx)``: PETSc calls ``ctx.apply(pc, x, y)`` for y = M⁻¹x).
+They reach J only through the objective's products, like the solver, and hold
+nothing of PETSc: this module is numpy/scipy only.
+
+``bjacobi``
+    M = blockdiag(B_i + λI) over the neurons i, B_i the (d+2) × (d+2) block of
+    JᵀJ that couples neuron i's own weights (v_i, w_i, b_i).
+``mg``
+    Two levels, the coarse space range(P) given by the AMG coarsening of the
+    neurons (P = P_full = blkdiag(P, P, P), n × n_c, from
+    :mod:`mlpar.multilevel.amg`): the Galerkin coarse operator
+
+        A_c = PᵀAP = (JP)ᵀ(JP) + λPᵀP        (n_c × n_c, formed and factorised
+                                              by Cholesky on every rank),
+
+    the coarse correction Q = P A_c⁻¹ Pᵀ, a smoother S, and
+
+        M⁻¹ = Q + (I − QA) S (I − AQ)
+
+    (coarse correction, smoothing, coarse correction: the "balancing" symmetric
+    multiplicative order).  M⁻¹ is symmetric positive definite for every SPD S,
+    so CG applies.  The default smoother is S = λ⁻¹I (``identity``); the neuron
+    block Jacobi inverse is the alternative (``bjacobi``).
+
+Why S = λ⁻¹I.  J has far fewer significant singular values than n (m < n, and
+neurons with similar (w_i, b_i) give nearly parallel columns), so most of A's
+eigenvalues sit at λ, and unpreconditioned CG, started from zero with a
+right-hand side in range(Jᵀ), never sees them.  A preconditioner that is not a
+multiple of the identity there (Jacobi, block Jacobi, or the pre-/post-smoothing
+order S Q S with a block Jacobi S) spreads that cluster and costs iterations
+instead of saving them (docs/notes/2026-12-preconditioner.md).  With S = λ⁻¹I,
+M⁻¹A is the identity on the vectors of null(J) that are A-orthogonal to
+range(P), and CG iterates only on the part of range(Jᵀ) that the coarse space
+leaves.  (The S Q S order would need 2S − SAS positive definite, which
+S = λ⁻¹I is not.)
+
+The parameter vectors of the ``normal`` form are split in blocks over the ranks
+(``counts``); :meth:`ParameterSpacePC.apply` gathers the block, computes the
+full y = M⁻¹x the same way on every rank (every reduction is an Allreduce) and
+keeps its own block.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+import scipy.linalg as sla
+
+from mlpar.protocols import Linearization, Objective
+
+if TYPE_CHECKING:   # the configuration imports this module's names before MPI starts
+    from mlpar.parallel.comm import Comm
+
+PRECONDITIONERS = ("none", "jacobi", "bjacobi", "mg")
+SMOOTHERS = ("identity", "bjacobi")
+
+CoarseBasis = Callable[[Objective, Linearization], object]
+"""(objective, lin) ↦ the sparse n × n_c prolongation P_full of the level's coarse space at
+``lin``, or None when there is none."""
+
+
+class ParameterSpacePC:
+    """A PETSc python PC on parameter vectors split in blocks over the ranks: y = M⁻¹x.
+
+    Subclasses give :meth:`prepare` (the set-up at a linearisation and λ) and
+    :meth:`apply_full` (M⁻¹ on a full, replicated vector).
+    """
+
+    def __init__(self, comm: Comm, counts: list[int]):
+        self.comm = comm
+        self.counts = counts
+        self.objective: Objective | None = None
+        self.lin: Linearization | None = None
+        self.lam = 0.0
+
+    def bind(self, objective: Objective, lin: Linearization, lam: float) -> None:
+        """Set up M for A = JᵀJ + λI at ``lin`` (collective; called before each solve)."""
+        self.objective, self.lam = objective, lam
+        self.prepare(objective, lin, lam)
+        self.lin = lin
+
+    def prepare(self, objective: Objective, lin: Linearization, lam: float) -> None:
+        raise NotImplementedError
+
+    def apply_full(self, v: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def setUp(self, pc) -> None:
+        """Nothing: :meth:`bind` did the set-up for the solve at hand."""
+
+    def apply(self, pc, X, Y) -> None:
+        """Y = M⁻¹X on this rank's block."""
+        full = self.comm.allgather(X.getArray(readonly=True), self.counts)
+        lo = sum(self.counts[:self.comm.rank])
+        Y.getArray()[:] = self.apply_full(full)[lo:lo + self.counts[self.comm.rank]]
+
+    def operator(self, y: np.ndarray) -> np.ndarray:
+        """A y = JᵀJy + λy for a full vector y (one Allreduce of n numbers, 4mn flops)."""
+        return self.comm.sum(self.objective.normal_local(self.lin, y)) + self.lam * y
+
+
+class NeuronBlockJacobi(ParameterSpacePC):
+    """M = blockdiag(B_i + λI): the (d+2) × (d+2) block of A of each neuron's own weights.
+
+    The blocks come from :meth:`mlpar.protocols.Objective.neuron_blocks` once per
+    linearisation (2·m·r·(d+2)(d+3)/2 flops) and are inverted for each λ
+    ((d+2)³ r); one application costs 2(d+2)² r flops.
+    """
+
+    def __init__(self, comm: Comm, counts: list[int]):
+        super().__init__(comm, counts)
+        self._blocks: np.ndarray | None = None
+        self._inverse: np.ndarray | None = None
+
+    def prepare(self, objective: Objective, lin: Linearization, lam: float) -> None:
+        nb = objective.layout.n_blocks
+        if lin is not self.lin or self._blocks is None:
+            self._blocks = objective.neuron_blocks(lin)
+            objective.flops.add(objective.m * objective.n * (nb + 1))
+        self._inverse = np.linalg.inv(self._blocks + lam * np.eye(nb))
+        objective.flops.add(nb ** 3 * self._blocks.shape[0])
+
+    def apply_full(self, v: np.ndarray) -> np.ndarray:
+        nb, r = self._inverse.shape[1], self._inverse.shape[0]
+        self.objective.flops.add(2.0 * nb * nb * r)
+        return np.einsum("ixy,yi->xi", self._inverse, v.reshape(nb, r)).ravel()
+
+
+class TwoLevel(ParameterSpacePC):
+    """M⁻¹ = Q + (I − QA) S (I − AQ), Q = P (PᵀAP)⁻¹ Pᵀ on the coarse space range(P).
+
+    ``coarse_basis(objective, lin)`` gives P (n × n_c, sparse) at each solve, or None
+    (then Q = 0 and M⁻¹ = S).  A_c = (JP)ᵀ(JP) + λPᵀP is formed when the linearisation
+    or P changes (2·m·nnz(P) + 2·m·n_c² flops, one Allreduce of n_c²) and factorised
+    for each λ (n_c³/3).  One application costs two products with A (8mn), two coarse
+    solves (2·(4·nnz(P) + 2n_c²)) and the smoother.
+    """
+
+    def __init__(self, comm: Comm, counts: list[int], coarse_basis: CoarseBasis,
+                 smoother: str = "identity"):
+        super().__init__(comm, counts)
+        if smoother not in SMOOTHERS:
+            raise ValueError(f"unknown smoother {smoother!r}; expected one of "
+                             f"{', '.join(SMOOTHERS)}")
+        self.coarse_basis = coarse_basis
+        self.block_jacobi = NeuronBlockJacobi(comm, counts) if smoother == "bjacobi" else None
+        self.P = None
+        self._gram: np.ndarray | None = None
+        self._PtP: np.ndarray | None = None
+        self._factor = None
+
+    @property
+    def coarse_size(self) -> int:
+        """n_c, the dimension of the coarse space (0: none)."""
+        return 0 if self.P is None else self.P.shape[1]
+
+    def prepare(self, objective: Objective, lin: Linearization, lam: float) -> None:
+        P = self.coarse_basis(objective, lin)
+        if P is not None and (P is not self.P or lin is not self.lin):
+            self._gram = objective.projected_gram(lin, P)
+            self._PtP = (P.T @ P).toarray()
+        self.P = P
+        if self.block_jacobi is not None:
+            self.block_jacobi.bind(objective, lin, lam)
+        if P is not None:
+            self._factor = sla.cho_factor(self._gram + lam * self._PtP)
+            objective.flops.add(P.shape[1] ** 3 / 3.0)
+
+    def coarse_correction(self, v: np.ndarray) -> np.ndarray:
+        """Q v = P A_c⁻¹ Pᵀ v."""
+        if self.P is None:
+            return np.zeros_like(v)
+        self.objective.flops.add(4.0 * self.P.nnz + 2.0 * self.P.shape[1] ** 2)
+        return self.P @ sla.cho_solve(self._factor, self.P.T @ v)
+
+    def smooth(self, v: np.ndarray) -> np.ndarray:
+        """S v: λ⁻¹v, or the neuron block Jacobi inverse."""
+        if self.block_jacobi is not None:
+            return self.block_jacobi.apply_full(v)
+        return v / self.lam
+
+    def apply_full(self, v: np.ndarray) -> np.ndarray:
+        if self.P is None:
+            return self.smooth(v)
+        z = self.coarse_correction(v)
+        y = self.smooth(v - self.operator(z))
+        return z + y - self.coarse_correction(self.operator(y))
+
+
+def make_context(kind: str, comm: Comm, counts: list[int], coarse_basis: CoarseBasis | None,
+                 smoother: str = "identity") -> ParameterSpacePC:
+    """The python PC context of ``bjacobi`` or ``mg`` (``jacobi`` is PETSc's own PCJACOBI)."""
+    if kind == "bjacobi":
+        return NeuronBlockJacobi(comm, counts)
+    if kind == "mg":
+        return TwoLevel(comm, counts, coarse_basis or (lambda objective, lin: None), smoother)
+    raise ValueError(f"no python preconditioner {kind!r}; expected bjacobi or mg")
