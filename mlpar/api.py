@@ -101,16 +101,16 @@ def build(cfg: Config, comm: Comm):
     if second_order:
         objective = SmoothLoss(block, comm, m, cfg.layout, flops, cfg.loss, cfg.l1_smoothing)
 
-        def make_solver(level_objective, depth=0):
+        def make_solver(level_objective):
             return CubicSolver(comm, level_objective.n, cfg.cubic_theta, cfg.krylov_max_it)
     else:
         objective = LeastSquares(block, comm, m, cfg.layout, flops)
 
-        def make_solver(level_objective, depth=0):
+        def make_solver(level_objective):
             # the coarse space of the two-level preconditioner: the hierarchy's level below
             # (rlm), or a coarsening of its own (lm), built only if the preconditioner asks
             space = (RebuiltNeuronSpace(mprm, mprm.rebuild_every) if hierarchy is None
-                     else HierarchySpace(hierarchy, depth))
+                     else HierarchySpace(hierarchy))
             return RegularizedSolver(comm, level_objective.n, level_objective.m,
                                      level_objective.m_local, cfg.solve_form, cfg.ksp_rtol,
                                      cfg.pc, space)

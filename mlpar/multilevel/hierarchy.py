@@ -59,8 +59,7 @@ class Hierarchy:
     """The coarse levels below the trained network, finest first.
 
     ``levels[j]`` is level L−j−1; its transfer maps it to level L−j.  ``built_at`` is the
-    fine iteration of the last build (−1: none yet).  ``make_solver(objective, depth)``
-    makes the solver of the level at depth j + 1 (the trained network is depth 0).
+    fine iteration of the last build (−1: none yet).
     """
 
     def __init__(self, fine, make_solver: Callable, prm: MultilevelParameters):
@@ -145,7 +144,7 @@ class Hierarchy:
 
     def _add_level(self, transfer: amg.Transfer) -> None:
         base = self.fine.narrower(transfer.widths[1])
-        self.levels.append(Level(transfer, base, self.make_solver(base, len(self.levels) + 1)))
+        self.levels.append(Level(transfer, base, self.make_solver(base)))
 
     def coarse_model(self, j: int, objective, lin: Linearization):
         """The coarse objective of level L−j−1 at the linearisation ``lin`` of ``objective``

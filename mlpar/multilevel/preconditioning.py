@@ -8,9 +8,9 @@ imports multilevel:
 
 * :class:`RebuiltNeuronSpace` for a single-level method (``lm``): its own
   Ruge–Stüben coarsening of the trained network's neurons, rebuilt every N solves;
-* :class:`HierarchySpace` for level L − depth of ``rlm``: the transfer of the
-  level below it in the method's :class:`mlpar.multilevel.hierarchy.Hierarchy`
-  (none on the coarsest level, or before the hierarchy is first built).
+* :class:`HierarchySpace` for every level of ``rlm``: the transfer of the level
+  below it in the method's :class:`mlpar.multilevel.hierarchy.Hierarchy` (none on
+  the coarsest level, or before the hierarchy is first built).
 """
 
 from __future__ import annotations
@@ -44,12 +44,15 @@ class RebuiltNeuronSpace:
 
 
 class HierarchySpace:
-    """P_full of ``hierarchy.levels[depth]``: the coarse space below level L − depth."""
+    """P_full of the hierarchy's level just below the level of the objective at hand (found by
+    its width: the widths of a hierarchy decrease strictly), or None below the coarsest."""
 
-    def __init__(self, hierarchy: Hierarchy, depth: int):
+    def __init__(self, hierarchy: Hierarchy):
         self.hierarchy = hierarchy
-        self.depth = depth
 
     def __call__(self, objective, lin: Linearization):
+        widths = self.hierarchy.widths
+        width = objective.layout.width
+        depth = widths.index(width) if width in widths else len(widths)
         levels = self.hierarchy.levels
-        return levels[self.depth].transfer.P_full if self.depth < len(levels) else None
+        return levels[depth].transfer.P_full if depth < len(levels) else None
