@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mlpar.output import read_result  # noqa: E402
+from mlpar.io.output import read_result  # noqa: E402
 
 EXPERIMENTS = {
     # (label, problem, nu, width, options, seed's LM iter, RLM iter, RMSE, save)
