@@ -163,9 +163,8 @@ def make_figure(paths) -> Figure:
         row, col = divmod(slot, 4)
         ax = fig.add_subplot(grid[row, 3 * col:3 * col + 3], label=label)
         for run, color in zip(runs, colors):
-            ax.plot(run.history[x], run.history[y], color=color, label=run.name,
-                    marker="." if y == "level" else None,
-                    linestyle=":" if y == "level" else "-")
+            style = dict(marker=".", markersize=3, linestyle="none") if y == "level" else {}
+            ax.plot(run.history[x], run.history[y], color=color, label=run.name, **style)
         ax.set(title=title, xlabel="wall time [s]" if x == "time" else "iteration",
                yscale=scale)
         if y == "level":
