@@ -21,8 +21,14 @@ from mlpar.config import Config
 from mlpar.model import losses
 from mlpar.model.layout import ParameterLayout
 from mlpar.model.network import apply_operator, initial_parameters
-from mlpar.model.problems import (ResidualBlock, default_point_count, make_problem, rmse,
-                                  test_points, training_points)
+from mlpar.model.problems import (
+    ResidualBlock,
+    default_point_count,
+    make_problem,
+    rmse,
+    test_points,
+    training_points,
+)
 from mlpar.multilevel.hierarchy import Hierarchy
 from mlpar.multilevel.parameters import MultilevelParameters
 from mlpar.multilevel.recursion import MultilevelMethod
@@ -96,7 +102,7 @@ def release_petsc_objects(comm: Comm) -> None:
 
 def build(cfg: Config, comm: Comm):
     """(objective, solver, method, hierarchy or None) of the configured run on ``comm``."""
-    from mlpar.linalg.lanczos import CubicSolver       # PETSc: imported once it is initialised
+    from mlpar.linalg.lanczos import CubicSolver  # PETSc: imported once it is initialised
     from mlpar.linalg.linsolve import RegularizedSolver
     problem = make_problem(cfg.problem, cfg.nu)
     t, m, _ = problem_size(cfg)

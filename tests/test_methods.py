@@ -4,7 +4,6 @@ bit for bit from a checkpoint, and names why it stopped."""
 
 import h5py
 import numpy as np
-import pytest
 from mpi4py import MPI
 
 import mlpar
