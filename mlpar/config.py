@@ -18,11 +18,11 @@ import tomllib
 import typing
 from dataclasses import dataclass, fields
 
+from mlpar.linalg.preconditioner import PRECONDITIONERS
 from mlpar.model import activations
 from mlpar.model.layout import ParameterLayout
 from mlpar.model.losses import NAMES as LOSSES
 from mlpar.model.problems import NAMES as PROBLEMS
-from mlpar.linalg.preconditioner import PRECONDITIONERS
 from mlpar.multilevel.amg import INTERPOLATIONS, STRENGTHS
 from mlpar.multilevel.parameters import RARC_REBUILD_EVERY, MultilevelParameters
 from mlpar.optim.common import LMParameters

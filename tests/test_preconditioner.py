@@ -55,8 +55,8 @@ def _block_jacobi_dense(A, width):
 def _two_level_dense(A, P, S):
     """Q + (I − QA) S (I − AQ) with Q = P (PᵀAP)⁻¹ Pᵀ."""
     Q = P @ np.linalg.solve(P.T @ A @ P, P.T)
-    I = np.eye(A.shape[0])
-    return Q + (I - Q @ A) @ S @ (I - A @ Q)
+    eye = np.eye(A.shape[0])
+    return Q + (eye - Q @ A) @ S @ (eye - A @ Q)
 
 
 def _matrix_of(ctx, n):

@@ -47,8 +47,8 @@ def _dense_inverse(kind, J, P):
         return np.linalg.inv(M)
     Pd = P.toarray()
     Q = Pd @ np.linalg.solve(Pd.T @ A @ Pd, Pd.T)
-    I = np.eye(A.shape[0])
-    return Q + (I - Q @ A) @ (I / LAM) @ (I - A @ Q)
+    eye = np.eye(A.shape[0])
+    return Q + (eye - Q @ A) @ (eye / LAM) @ (eye - A @ Q)
 
 
 @pytest.mark.parametrize("kind", ["bjacobi", "mg"])
