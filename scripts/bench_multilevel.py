@@ -93,7 +93,9 @@ def worker(spec: dict) -> None:
             "wall": clock["work"], "iterations": out.state.iteration,
             "cg_per_fine_step": statistics.mean(fine) if fine else 0.0,
             "s_per_iteration": clock["work"] / its, "flops": out.flops_matvec,
-            "rmse": out.rmse, "status": out.state.status, "reason": out.state.reason}))
+            "rmse": out.rmse, "status": out.state.status, "reason": out.state.reason,
+            "losses": [r.loss for r in out.state.history],
+            "cg": [r.ksp_its for r in out.state.history]}))
 
 
 def main() -> None:
@@ -107,6 +109,8 @@ def main() -> None:
     ap.add_argument("--max-iter", type=int, default=5000)
     ap.add_argument("--target", type=float, default=1e-3, help="RMSE target")
     ap.add_argument("--stop-at-target", choices=("yes", "no"))
+    ap.add_argument("--history", action="store_true",
+                    help="after each row, the loss and CG iterations of every fine iteration")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -141,6 +145,8 @@ def main() -> None:
                       f"{d['s_per_iteration']:.2f} | {d['flops']:.2e} | {d['rmse']:.1e} | "
                       f"{d['status']} ({d['reason']}) | {ratio} | "
                       f"{first['flops'] / d['flops']:.2f} |", flush=True)
+                if args.history:
+                    print(f"<!-- {name}: losses {d['losses']} CG {d['cg']} -->", flush=True)
 
 
 if __name__ == "__main__":
