@@ -124,8 +124,8 @@ def build(cfg: Config, comm: Comm):
         def make_solver(level_objective):
             # the coarse space of the two-level preconditioner: the hierarchy's level below
             # (rlm), or a coarsening of its own (lm), built only if the preconditioner asks
-            space = (RebuiltNeuronSpace(mprm, mprm.rebuild_every) if hierarchy is None
-                     else HierarchySpace(hierarchy))
+            own = RebuiltNeuronSpace(mprm, mprm.rebuild_every)
+            space = own if hierarchy is None else HierarchySpace(hierarchy, own)
             return RegularizedSolver(comm, level_objective.n, level_objective.m,
                                      level_objective.m_local, cfg.solve_form, cfg.ksp_rtol,
                                      cfg.pc, space)

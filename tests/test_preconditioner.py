@@ -13,8 +13,9 @@ from mlpar.model.layout import ParameterLayout
 from mlpar.model.network import initial_parameters
 from mlpar.model.problems import ResidualBlock, make_problem
 from mlpar.multilevel import amg
+from mlpar.multilevel.hierarchy import Hierarchy
 from mlpar.multilevel.parameters import MultilevelParameters
-from mlpar.multilevel.preconditioning import RebuiltNeuronSpace
+from mlpar.multilevel.preconditioning import HierarchySpace, RebuiltNeuronSpace
 from mlpar.parallel.comm import Comm
 from mlpar.parallel.leastsquares import LeastSquares
 from mlpar.protocols import FlopCounter
@@ -190,3 +191,18 @@ def test_a_preconditioned_run_takes_the_same_steps(method):
     cg = {pc: sum(r.ksp_its for r in out.state.history if r.level == 0)
           for pc, out in runs.items()}
     assert cg["mg"] < cg["none"], cg
+
+
+def test_rlm_levels_take_the_level_below_and_the_fine_level_coarsens_until_it_exists():
+    obj, lin = _objective()
+    hierarchy = Hierarchy(obj, lambda level_objective: None,
+                          MultilevelParameters(levels=2, min_width=2))
+    own = RebuiltNeuronSpace(MultilevelParameters(), rebuild_every=40)
+    space = HierarchySpace(hierarchy, own)
+    before = space(obj, lin)                  # no hierarchy yet: its own coarsening
+    assert before is own.P and before is not None
+    hierarchy.build(lin, 0)
+    assert len(hierarchy.levels) == 1
+    assert space(obj, lin) is hierarchy.levels[0].transfer.P_full
+    coarse = hierarchy.levels[0].objective
+    assert space(coarse, coarse.linearize(np.zeros(coarse.n))) is None   # the coarsest level

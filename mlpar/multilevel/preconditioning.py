@@ -45,14 +45,23 @@ class RebuiltNeuronSpace:
 
 class HierarchySpace:
     """P_full of the hierarchy's level just below the level of the objective at hand (found by
-    its width: the widths of a hierarchy decrease strictly), or None below the coarsest."""
+    its width: the widths of a hierarchy decrease strictly), or None below the coarsest.
 
-    def __init__(self, hierarchy: Hierarchy):
+    Until the hierarchy has a level below the trained network (the cost-aware choice may take
+    Taylor steps before the first recursive attempt builds it), the trained network's solves
+    take the coarse space of ``fallback`` (a :class:`RebuiltNeuronSpace`) instead."""
+
+    def __init__(self, hierarchy: Hierarchy, fallback: RebuiltNeuronSpace | None = None):
         self.hierarchy = hierarchy
+        self.fallback = fallback
 
     def __call__(self, objective, lin: Linearization):
         widths = self.hierarchy.widths
         width = objective.layout.width
         depth = widths.index(width) if width in widths else len(widths)
         levels = self.hierarchy.levels
-        return levels[depth].transfer.P_full if depth < len(levels) else None
+        if depth < len(levels):
+            return levels[depth].transfer.P_full
+        if depth == 0 and self.fallback is not None:
+            return self.fallback(objective, lin)
+        return None
