@@ -22,6 +22,7 @@ from mlpar.model import activations
 from mlpar.model.layout import ParameterLayout
 from mlpar.model.losses import NAMES as LOSSES
 from mlpar.model.problems import NAMES as PROBLEMS
+from mlpar.model.problems import input_dim
 from mlpar.multilevel.amg import INTERPOLATIONS, STRENGTHS
 from mlpar.multilevel.parameters import RARC_REBUILD_EVERY, MultilevelParameters
 from mlpar.optim.common import LMParameters
@@ -86,6 +87,9 @@ class Config:
     l1_smoothing: float = 1e-3
     cubic_theta: float = 0.5
     krylov_max_it: int = 300
+    a1: float = 1.0
+    a2: float = 4.0
+    k: float = 1.0
 
     def validate(self) -> "Config":
         """Check every field; raise ConfigError naming the first bad one."""
@@ -155,7 +159,7 @@ class Config:
     @property
     def layout(self) -> ParameterLayout:
         """The parameter layout of the configured network."""
-        return ParameterLayout(self.width)
+        return ParameterLayout(self.width, input_dim(self.problem))
 
     @property
     def resolved_coarse_model(self) -> str:
@@ -182,7 +186,10 @@ _TYPES = typing.get_type_hints(Config)
 
 _HELP = {
     "problem": "training problem", "nu": "frequency ν of the true solution / target",
-    "width": "hidden-layer width r", "points": "training points (default: h = 1/(3ν))",
+    "width": "hidden-layer width r",
+    "points": "interior training points, per dimension for the 2D/3D problems (a t × t or "
+              "t × t × t grid, plus the grid points on the boundary; default: h = 1/(3ν), "
+              "ν the highest axial frequency of the solution)",
     "activation": "σ as the seed defines it", "loss": "loss function (lm and rlm need l2)",
     "method": "optimisation method", "seed": "seeds every random choice",
     "init": "initial weights: 'uniform' (default, the seed's regime) draws U(-1,1), 'spread' puts the kinks in (0,1)",
@@ -191,7 +198,8 @@ _HELP = {
     "lambda0": "initial regularisation λ_0", "lambda_min": "lower bound on λ",
     "solve_form": "regularised solve: auto, normal, residual, assembled or direct (Cholesky of the smaller Gram matrix, m × m or n × n)",
     "ksp_rtol": "default KSP relative tolerance (the PETSc option -ksp_rtol wins)",
-    "test_points": "points of the RMSE test grid on [0,1]", "out": "output file (HDF5)",
+    "test_points": "points of the RMSE test grid on [0,1]; for 2D/3D about this many in all "
+                   "(round(N^(1/d)) per axis)", "out": "output file (HDF5)",
     "force": "overwrite an existing output file",
     "checkpoint_every": "iterations between checkpoints (0: none)",
     "resume": "continue the run stored in this file",
@@ -224,6 +232,8 @@ _HELP = {
     "l1_smoothing": "l1: train sqrt(r^2 + δ^2) − δ with this δ instead of |r|",
     "cubic_theta": "arc: Lanczos stops when ||grad m(s)|| <= CUBIC_THETA ||s||^2",
     "krylov_max_it": "arc: at most this many Lanczos iterations per subproblem",
+    "a1": "helmholtz2d: u = sin(a1 π x) sin(a2 π y)", "a2": "helmholtz2d: see --a1",
+    "k": "helmholtz2d: wave number k of Δu + k²u = f",
 }
 
 _CHOICES = {"problem": PROBLEMS, "activation": activations.NAMES, "loss": LOSSES,

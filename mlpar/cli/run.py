@@ -44,7 +44,7 @@ class OutputWriter:
         error, solution = evaluate(self.cfg, state.x)
         attrs = {"status": status, "reason": state.reason,
                  "message": state.message or "checkpoint of a running job",
-                 "iterations": state.iteration, "rmse": error, "loss": state.f,
+                 "iterations": state.iteration, **error, "loss": state.f,
                  "seed_loss": seed_loss(self.cfg, state.x),
                  "gnorm": state.gnorm, "lambda": state.lam, "flops_matvec": state.flops,
                  "nranks": self.comm.size, "wall_time": state.elapsed,
@@ -98,5 +98,6 @@ def execute(cfg: Config, comm, state: State | None = None) -> str:
         print(f"{state.status}: {state.message} after {state.iteration} "
               f"iterations, {outcome.wall_time:.2f} s\n"
               f"  loss {outcome.loss:.4e}  |grad| {outcome.gnorm:.3e}  RMSE {outcome.rmse:.3e}  "
+              f"rel. L2 {outcome.rel_l2:.3e}  "
               f"flops_matvec {outcome.flops_matvec:.3e}\n  output: {cfg.out}", flush=True)
     return state.status
