@@ -94,6 +94,13 @@ def points_per_dimension(cfg: Config) -> int:
     return cfg.points or problem_point_count(configured_problem(cfg))
 
 
+def initial_frequency(cfg: Config) -> float:
+    """The ν of the ``spread`` initialisation: ``--nu`` in 1D, the highest axial frequency of
+    the solution for d > 1 (ν for poisson2d/3d, π max(a₁, a₂) for helmholtz2d)."""
+    problem = configured_problem(cfg)
+    return cfg.nu if problem.input_dim == 1 else problem.frequency
+
+
 def problem_size(cfg: Config) -> tuple[int, int, int]:
     """(T, m, n): interior training points (tᵈ), residual rows, weights."""
     interior, m = row_count(configured_problem(cfg), points_per_dimension(cfg))
@@ -151,7 +158,8 @@ def train(cfg: Config, comm: Comm, on_record=None, should_stop=None,
     """
     objective, solver, method, hierarchy = build(cfg, comm)
     if state is None:
-        x0 = initial_parameters(cfg.width, cfg.nu, cfg.seed, cfg.init, cfg.layout.input_dim)
+        x0 = initial_parameters(cfg.width, initial_frequency(cfg), cfg.seed, cfg.init,
+                                cfg.layout.input_dim)
         state = State(x0, cfg.lambda0, f0=objective.value(x0))
     try:
         state = run(method, state, Tolerances(cfg.max_iter, cfg.gtol, cfg.ftol),
