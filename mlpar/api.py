@@ -21,8 +21,16 @@ from mlpar.config import Config
 from mlpar.model import losses
 from mlpar.model.layout import ParameterLayout
 from mlpar.model.network import apply_operator, initial_parameters
-from mlpar.model.problems import (Problem, ResidualBlock, errors, interior_points, make_problem,
-                                  problem_point_count, row_count, test_grid)
+from mlpar.model.problems import (
+    Problem,
+    ResidualBlock,
+    errors,
+    interior_points,
+    make_problem,
+    problem_point_count,
+    row_count,
+    test_grid,
+)
 from mlpar.multilevel.hierarchy import Hierarchy
 from mlpar.multilevel.parameters import MultilevelParameters
 from mlpar.multilevel.recursion import MultilevelMethod
@@ -116,9 +124,18 @@ def multilevel_parameters(cfg: Config) -> MultilevelParameters:
     return MultilevelParameters(**given, eps_h=cfg.gtol)
 
 
+def release_petsc_objects(comm: Comm) -> None:
+    """Destroy, collectively and now, the PETSc objects whose Python handles are gone.
+
+    petsc4py defers such destructions to PETSc's garbage list; left there, they would be
+    destroyed at interpreter exit on a communicator the caller may have freed by then."""
+    from petsc4py import PETSc
+    PETSc.garbage_cleanup(comm.mpi)
+
+
 def build(cfg: Config, comm: Comm):
     """(objective, solver, method, hierarchy or None) of the configured run on ``comm``."""
-    from mlpar.linalg.lanczos import CubicSolver       # PETSc: imported once it is initialised
+    from mlpar.linalg.lanczos import CubicSolver  # PETSc: imported once it is initialised
     from mlpar.linalg.linsolve import RegularizedSolver
     _, m, _ = problem_size(cfg)
     lo, hi = comm.block_range(m)
@@ -168,6 +185,7 @@ def train(cfg: Config, comm: Comm, on_record=None, should_stop=None,
         solver.destroy()
         if hierarchy is not None:
             hierarchy.destroy()
+        release_petsc_objects(comm)
     error, solution = evaluate(cfg, state.x)
     return Outcome(state, state.f, state.gnorm, error["rmse"], error["rel_l2"], state.flops,
                    state.elapsed, problem_size(cfg)[0], solution)
@@ -197,14 +215,16 @@ class Result:
     config: Config
 
 
-def _initialise_petsc(comm: Comm, petsc_options: list[str]) -> None:
+def _initialise_petsc(petsc_options: list[str]) -> None:
     import petsc4py
     if "petsc4py.PETSc" in sys.modules:
         if petsc_options:   # PETSc already runs: add them to its options database
             from petsc4py import PETSc
             PETSc.Options().insertString(" ".join(petsc_options))
         return
-    petsc4py.init(["mlpar"] + list(petsc_options), comm=comm.mpi)
+    # PETSc's world stays MPI's: every PETSc object is created on an explicit communicator,
+    # and a caller's communicator may be freed before PETSc finalises at exit.
+    petsc4py.init(["mlpar"] + list(petsc_options))
 
 
 def solve(options: dict | Config | None = None, comm=None,
@@ -233,7 +253,7 @@ def solve(options: dict | Config | None = None, comm=None,
         cfg = options.validate()
     else:
         cfg = Config(**(options or {})).validate()
-    _initialise_petsc(comm, petsc_options or [])
+    _initialise_petsc(petsc_options or [])
     on_record = None if on_iteration is None else (lambda rec, st: on_iteration(rec, st.x))
     out = train(cfg, comm, on_record=on_record)
     st = out.state

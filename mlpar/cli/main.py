@@ -54,8 +54,8 @@ def _preflight(cfg, comm) -> str | None:
 def _configure(argv: list[str], comm):
     """Rank 0's reading of the command line (and checkpoint): ("ok", (cfg, petsc_args, state)),
     ("error", message) or ("exit", code)."""
-    from mlpar.io.checkpoint import merge_resume_config, read_checkpoint
     from mlpar.config import ConfigError, parse
+    from mlpar.io.checkpoint import merge_resume_config, read_checkpoint
     from mlpar.io.output import OutputFileError
     try:
         cfg, petsc_args, given = parse(argv)
