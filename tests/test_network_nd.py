@@ -6,10 +6,22 @@ import pytest
 
 from mlpar.model import activations
 from mlpar.model.layout import ParameterLayout
-from mlpar.model.network import (apply_curvature, apply_operator, curvature_entries,
-                                 initial_parameters, operator_curvature, operator_jacobian)
-from mlpar.model.problems import (INPUT_DIMS, ResidualBlock, boundary_points, interior_points,
-                                  make_problem, row_count)
+from mlpar.model.network import (
+    apply_curvature,
+    apply_operator,
+    curvature_entries,
+    initial_parameters,
+    operator_curvature,
+    operator_jacobian,
+)
+from mlpar.model.problems import (
+    INPUT_DIMS,
+    ResidualBlock,
+    boundary_points,
+    interior_points,
+    make_problem,
+    row_count,
+)
 from mlpar.multilevel import amg
 
 LAPLACIAN = ((2, 1.0),)
@@ -44,9 +56,9 @@ def test_laplacian_matches_finite_differences_in_z(d, activation):
 
     def second(h):
         total = np.zeros(z.shape[0])
-        for l in range(d):
+        for axis in range(d):
             e = np.zeros(d)
-            e[l] = h
+            e[axis] = h
             total += (apply_operator(activation, p, z + e, ((0, 1.0),))
                       - 2 * apply_operator(activation, p, z, ((0, 1.0),))
                       + apply_operator(activation, p, z - e, ((0, 1.0),))) / h ** 2
@@ -145,9 +157,9 @@ def test_training_points_cover_the_grid_once(d, name):
     assert len({tuple(g) for g in grid}) == m                      # every grid point once
     assert np.array_equal(data, prob.exact(zeta))
     # every face holds its (t+2)^(d-1) grid points
-    for l in range(d):
+    for axis in range(d):
         for side in (0.0, 1.0):
-            assert np.sum(zeta[:, l] == side) == (t + 2) ** (d - 1)
+            assert np.sum(zeta[:, axis] == side) == (t + 2) ** (d - 1)
 
 
 def test_blocks_partition_the_residuals_in_2d():

@@ -87,8 +87,8 @@ def _arguments(W: np.ndarray, b: np.ndarray, z: np.ndarray) -> np.ndarray:
     """a_ji = w_iᵀz_j + b_i, shape (m, r), summed coordinate by coordinate (elementwise, so
     each entry is the same whatever rows it is computed with)."""
     a = z[:, 0, None] * W[0] + b
-    for l in range(1, W.shape[0]):
-        a += z[:, l, None] * W[l]
+    for axis in range(1, W.shape[0]):
+        a += z[:, axis, None] * W[axis]
     return a
 
 
@@ -197,7 +197,7 @@ def _operator_jacobian_nd(activation: str, p: np.ndarray, z: np.ndarray, terms: 
         S = activations.derivatives(activation, _arguments(W, b, zb).T, top, low)
         JT = J[lo:lo + zb.shape[0]].T
         Jv, Jb = JT[:r], JT[(d + 1) * r:]
-        Jw = [JT[(1 + l) * r:(2 + l) * r] for l in range(d)]
+        Jw = [JT[(1 + axis) * r:(2 + axis) * r] for axis in range(d)]
         for i, (k, cq, ckvw) in enumerate(scaled):
             Sk, Sk1 = S[k - low], S[k + 1 - low]
             # ∂/∂v = c q S_k,  ∂/∂b = c v q S_{k+1},  ∂/∂w⁽ˡ⁾ = z_l ∂/∂b + c k v w⁽ˡ⁾ S_k
@@ -205,16 +205,16 @@ def _operator_jacobian_nd(activation: str, p: np.ndarray, z: np.ndarray, terms: 
             if i == 0:   # the first term writes J in place (no zero fill), the others add
                 np.multiply(Sk, cq[:, None], out=Jv)
                 Jb[...] = term_b
-                for l in range(d):
-                    np.multiply(term_b, zb[:, l], out=Jw[l])
+                for axis in range(d):
+                    np.multiply(term_b, zb[:, axis], out=Jw[axis])
             else:
                 Jv += Sk * cq[:, None]
                 Jb += term_b
-                for l in range(d):
-                    Jw[l] += term_b * zb[:, l]
+                for axis in range(d):
+                    Jw[axis] += term_b * zb[:, axis]
             if k > 0:
-                for l in range(d):
-                    Jw[l] += Sk * ckvw[l][:, None]
+                for axis in range(d):
+                    Jw[axis] += Sk * ckvw[axis][:, None]
         values[lo:lo + zb.shape[0]] = v @ Jv
     return values
 
@@ -289,25 +289,25 @@ def _operator_curvature_nd(activation: str, p: np.ndarray, z: np.ndarray, terms:
         zb = z[lo:lo + ROW_BLOCK]
         ub = weights[lo:lo + ROW_BLOCK]
         S = activations.derivatives(activation, _arguments(W, b, zb), top, low)
-        uz = [ub * zb[:, l] for l in range(d)]
+        uz = [ub * zb[:, axis] for axis in range(d)]
         for k, c in terms:
             Sk, Sk1, Sk2 = S[k - low], S[k + 1 - low], S[k + 2 - low]
             A0, A1, A2 = ub @ Sk, ub @ Sk1, ub @ Sk2
             A1z = [uzl @ Sk1 for uzl in uz]
             A2z = [uzl @ Sk2 for uzl in uz]
             cq = c * _norm_power(W, k)
-            cql = c * k * W                      # c ∂q/∂w⁽ˡ⁾, row l
+            cql = c * k * W                      # c ∂q/∂w⁽ˡ⁾, row l = axis
             vb += cq * A1
             bb += v * cq * A2
-            for l in range(d):
-                M[row[0, 1 + l]] += cql[l] * A0 + cq * A1z[l]
-                M[row[1 + l, d + 1]] += v * (cql[l] * A1 + cq * A2z[l])
-                for m in range(l, d):
-                    A2zz = (uz[l] * zb[:, m]) @ Sk2
-                    ww = cql[l] * A1z[m] + cql[m] * A1z[l] + cq * A2zz
-                    if l == m:
+            for axis in range(d):
+                M[row[0, 1 + axis]] += cql[axis] * A0 + cq * A1z[axis]
+                M[row[1 + axis, d + 1]] += v * (cql[axis] * A1 + cq * A2z[axis])
+                for other in range(axis, d):
+                    A2zz = (uz[axis] * zb[:, other]) @ Sk2
+                    ww = cql[axis] * A1z[other] + cql[other] * A1z[axis] + cq * A2zz
+                    if axis == other:
                         ww += c * k * A0
-                    M[row[1 + l, 1 + m]] += v * ww
+                    M[row[1 + axis, 1 + other]] += v * ww
     return M
 
 
