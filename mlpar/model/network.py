@@ -52,7 +52,8 @@ from mlpar.model.layout import ParameterLayout
 ROW_BLOCK = 2048
 
 Terms = tuple[tuple[int, float], ...]
-"""A linear operator Σ_k c_k d^k/dz^k, as ((k, c_k), ...)."""
+"""A linear operator Σ_k c_k d^k/dz^k (d = 1) or Σ_k c_k Δ^(k/2), k ∈ {0, 2} (d > 1), as
+((k, c_k), ...)."""
 
 
 def layout_of(p: np.ndarray, z: np.ndarray) -> ParameterLayout:
@@ -84,8 +85,8 @@ def _norm_power(W: np.ndarray, k: int) -> np.ndarray:
 
 
 def _arguments(W: np.ndarray, b: np.ndarray, z: np.ndarray) -> np.ndarray:
-    """a_ji = w_iᵀz_j + b_i, shape (m, r), summed coordinate by coordinate (elementwise, so
-    each entry is the same whatever rows it is computed with)."""
+    """a_ji = w_iᵀz_j + b_i, shape (m, r), summed coordinate by coordinate (elementwise: an
+    entry does not depend on which other rows are computed with it)."""
     a = z[:, 0, None] * W[0] + b
     for axis in range(1, W.shape[0]):
         a += z[:, axis, None] * W[axis]
