@@ -324,12 +324,13 @@ class Option:
             try:
                 value = float(value)
             except OverflowError:
-                raise ConfigError(f"{self.flag}: {value} is too large for a "
-                                  f"floating-point number") from None
+                raise ConfigError(f"{self.flag}: a {_digits(value)}-digit integer is too large "
+                                  f"for a floating-point number") from None
             if not math.isfinite(value):
                 raise ConfigError(f"{self.flag}: must be a finite number, got {value!r}")
         if kind is int and abs(value) > INT_MAX:
-            raise ConfigError(f"{self.flag}: {value:.3e} is out of range (at most {INT_MAX})")
+            raise ConfigError(f"{self.flag}: a {_digits(value)}-digit integer is out of range "
+                              f"(at most {INT_MAX})")
         if self.choices is not None and value not in self.choices:
             raise ConfigError(f"{self.flag}: {value!r} is not one of {', '.join(self.choices)}")
         problem = self.check(value) if self.check is not None else None
@@ -344,10 +345,21 @@ class Option:
         return f"{self.help} (default: {self.default})".replace("%", "%%")
 
 
+def _digits(value: int) -> int:
+    """The number of decimal digits of a (huge) integer, without converting it to text."""
+    return math.floor(math.log10(abs(value))) + 1
+
+
+def _option_of(f: dataclasses.Field) -> Option:
+    if "group" not in f.metadata:
+        raise TypeError(f"Config.{f.name}: declare every option with option(default, help, "
+                        f"group, ...)")
+    return Option(f.name, _TYPES[f.name], f.default, **f.metadata)
+
+
 _TYPES = typing.get_type_hints(Config)
 #: Every option, in the order of :class:`Config`.
-OPTIONS: tuple[Option, ...] = tuple(
-    Option(f.name, _TYPES[f.name], f.default, **f.metadata) for f in fields(Config))
+OPTIONS: tuple[Option, ...] = tuple(_option_of(f) for f in fields(Config))
 _BY_NAME = {opt.name: opt for opt in OPTIONS}
 
 
@@ -431,7 +443,7 @@ def load_toml(path: str) -> dict:
                           f"text")
     try:
         data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+    except ValueError as exc:   # TOMLDecodeError, or an integer of more than 4300 digits
         raise ConfigError(f"--config {path}: not valid TOML: {exc}") from None
     out = {}
     for key, value in data.items():

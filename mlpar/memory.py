@@ -55,6 +55,7 @@ class Estimate:
 
     root: tuple[Term, ...]
     other: tuple[Term, ...]
+    nranks: int
 
     @property
     def root_bytes(self) -> float:
@@ -134,7 +135,7 @@ def estimate(cfg, nranks: int) -> Estimate:
         every.append(Term("AMG Gram blocks", blocks, "--width"))
         root.append(Term("AMG set-up: Gram blocks, auxiliary matrix, CSR copy",
                          blocks + r * r * DOUBLE + r * r * (DOUBLE + 4), "--width"))
-    return Estimate(tuple(root), tuple(every))
+    return Estimate(tuple(root), tuple(every), nranks)
 
 
 def _meminfo_available() -> float | None:
@@ -186,13 +187,15 @@ def shortage(est: Estimate, node_ranks: int, available: float | None) -> str | N
     if available is None or need <= available:
         return None
     big = est.largest()
-    return (f"not enough memory: the run needs about {gigabytes(est.root_bytes)} on rank 0 "
-            f"and {gigabytes(est.other_bytes)} on each other rank ({gigabytes(need)} for the "
-            f"{node_ranks} rank(s) of this node), but {gigabytes(available)} is available; "
-            f"the largest item is the {big.what}, {gigabytes(big.bytes)} (set by {big.options})")
+    node = f" ({gigabytes(need)} for the {node_ranks} ranks of this node)" if node_ranks > 1 else ""
+    return (f"not enough memory: the run needs about {summary(est)}{node}, but "
+            f"{gigabytes(available)} is available; the largest item is the {big.what}, "
+            f"{gigabytes(big.bytes)} (set by {big.options})")
 
 
 def summary(est: Estimate) -> str:
-    """The banner's line: the estimate per rank."""
-    return (f"memory estimate {gigabytes(est.root_bytes)} on rank 0, "
-            f"{gigabytes(est.other_bytes)} per other rank")
+    """The estimate per rank in words (the banner's)."""
+    if est.nranks == 1:
+        return gigabytes(est.root_bytes)
+    return (f"{gigabytes(est.root_bytes)} on rank 0 and {gigabytes(est.other_bytes)} on each "
+            f"other rank")

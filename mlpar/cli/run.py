@@ -107,7 +107,7 @@ def execute(cfg: Config, comm, state: State | None = None) -> str:
     progress.say(f"mlpar {info['mlpar_version']}: {cfg.problem} nu={cfg.nu:g}, width {cfg.width} "
                  f"({n} weights), {t} training points ({m} residuals), method {cfg.method}, "
                  f"{comm.size} rank(s); PETSc {info['petsc_version']}, {info['mpi_library']}; "
-                 f"{memory.summary(memory.estimate(cfg, comm.size))}")
+                 f"memory estimate {memory.summary(memory.estimate(cfg, comm.size))}")
     if state is not None:
         progress.say(f"resuming {cfg.resume} at iteration {state.iteration}")
     writer = OutputWriter(cfg, comm, info)
