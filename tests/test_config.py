@@ -3,6 +3,8 @@ comparisons, PETSc arguments (all in-process, no MPI)."""
 
 import dataclasses
 import json
+import re
+from pathlib import Path
 
 import pytest
 
@@ -106,3 +108,14 @@ def test_toml_keys_take_both_spellings_and_the_command_line_wins(tmp_path):
     assert (cfg.max_iter, cfg.min_width, cfg.width) == (7, 4, 11)
     assert cfg.coarse_model == MultilevelParameters.coarse_model and petsc == ["-ksp_monitor"]
     assert given == {"max_iter": 7, "min_width": 4, "coarse_model": "auto", "width": 11}
+
+
+def test_the_user_guide_lists_every_option_with_its_default():
+    """docs/guide.md's option tables are written by hand: they must follow the table."""
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "guide.md").read_text()
+    for opt in OPTIONS:
+        row = re.search(rf"^\| `{re.escape(opt.flag)}(?: [^`]*)?` \| ([^|]*) \|", guide, re.M)
+        assert row, f"{opt.flag} is not in docs/guide.md"
+        shown = ("off" if opt.type is bool else "(none)" if opt.default == ""
+                 else f"`{opt.default}`")
+        assert row.group(1).strip() == shown, (opt.flag, row.group(1))
