@@ -37,11 +37,13 @@ import typing
 from dataclasses import dataclass, fields
 from typing import Any, Callable
 
+import numpy as np
+
 from mlpar.model import activations
 from mlpar.model.layout import ParameterLayout
 from mlpar.model.losses import NAMES as LOSSES
 from mlpar.model.problems import NAMES as PROBLEMS
-from mlpar.model.problems import default_point_count
+from mlpar.model.problems import default_point_count, make_problem
 from mlpar.multilevel.amg import INTERPOLATIONS, STRENGTHS
 from mlpar.multilevel.parameters import RARC_REBUILD_EVERY, MultilevelParameters
 from mlpar.optim.common import LMParameters
@@ -135,6 +137,20 @@ def _points_of(cfg: "Config") -> int:
                           f"than {INT_MAX:.2g} training points; give a smaller --nu or set "
                           f"--points")
     return default_point_count(cfg.nu)
+
+
+def _problem_data_is_finite(name: str, nu: float) -> bool:
+    """Whether the problem's operator coefficients, right-hand side, true solution and
+    boundary values at frequency ν are finite floats (a huge ν overflows ν²)."""
+    z = np.linspace(0.0, 1.0, 5)
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            problem = make_problem(name, nu)
+            samples = (problem.rhs(z), problem.exact(z), [c for _, c in problem.terms],
+                       [g for _, g in problem.boundary])
+            return all(np.all(np.isfinite(np.asarray(s, dtype=float))) for s in samples)
+    except OverflowError:
+        return False
 
 
 def _rebuild_every_check(value: int) -> str | None:
@@ -265,6 +281,9 @@ class Config:
                               "galerkin or network with --method rarc")
         if not self.out:
             raise ConfigError("--out: an output file name is required")
+        if not _problem_data_is_finite(self.problem, self.nu):
+            raise ConfigError(f"--nu {self.nu:g}: the {self.problem} problem's coefficients or "
+                              f"data overflow double precision (ν² must be finite)")
         for opt in OPTIONS:
             if opt.auto is not None and getattr(self, opt.name) == opt.auto:
                 setattr(self, opt.name, opt.resolve(self))

@@ -53,6 +53,8 @@ BAD_ARGS = [
     (["--nu", "nan"], "--nu: must be a finite number"),
     (["--nu", "-3"], "--nu: must be > 0"),
     (["--nu", "1e400"], "--nu: must be a finite number"),
+    (["--nu", "1e308", "--points", "100"], "--nu 1e+308: the poisson problem's coefficients"),
+    (["--problem", "helmholtz", "--nu", "1e200", "--points", "9"], "overflow double precision"),
     (["--problem", "heat"], "--problem: invalid choice"),
     (["--method", "lm", "--loss", "l1"], "needs --loss l2"),
     (["--method", "rlm", "--loss", "logistic"], "use --method arc or rarc"),
@@ -164,8 +166,10 @@ def test_sizes_that_cannot_fit_are_refused_with_the_estimate(tmp_path, run_in_pr
 
 
 def test_a_huge_frequency_is_refused_before_its_grid_is_counted(tmp_path, run_in_process):
+    _assert_refused(run_in_process(["--nu", "1e19", "--out", tmp_path / "o.h5"]),
+                    "--nu 1e+19: the default grid h = 1/(3ν) would have more than")
     _assert_refused(run_in_process(["--nu", "1e308", "--out", tmp_path / "o.h5"]),
-                    "--nu 1e+308: the default grid h = 1/(3ν) would have more than")
+                    "--nu 1e+308: the poisson problem's coefficients or data overflow")
 
 
 def test_existing_output_is_not_overwritten_without_force(tmp_path):
