@@ -64,6 +64,13 @@ GROUPS = (PROBLEM, NETWORK, METHOD, MULTILEVEL, SOLVER, OUTPUT, RUN)
 #: The largest integer an option may take (numpy and PETSc index with 64-bit integers).
 INT_MAX = 2 ** 63 - 1
 
+#: More levels than any width below 2**63 can be coarsened into (each coarse level is at
+#: most 0.8 times as wide as the one above: log(2**63) / log(1.25) < 196).
+MAX_LEVELS = 200
+
+#: A configuration file is read only up to this size (``--config /dev/zero`` never ends).
+MAX_CONFIG_BYTES = 2 ** 20
+
 #: Prefixes of PETSc's own option names: a single-dash mlpar option name that starts with one
 #: of them (``-ksp_rtol``) is PETSc's option, not a typo.
 PETSC_PREFIXES = ("ksp_", "pc_", "mat_", "vec_", "snes_", "tao_", "log_", "options_")
@@ -95,6 +102,15 @@ def inside(low: float, high: float) -> Check:
     """A number in the open interval (low, high)."""
     def check(value):
         return None if low < value < high else f"must be in ({low:g}, {high:g}), got {value}"
+    return check
+
+
+def at_most(limit: int, why: str) -> Check:
+    """A positive integer no larger than ``limit`` (``why`` says where the limit comes from)."""
+    def check(value):
+        if value > limit:
+            return f"must be at most {limit} ({why}), got {value}"
+        return positive(value)
     return check
 
 
@@ -196,7 +212,9 @@ class Config:
     lambda_min: float = option(_LM.lambda_min, "lower bound on λ", METHOD, check=positive)
     # multilevel
     levels: int = option(_MLP.levels, _ML + "number of levels, the trained network included",
-                         MULTILEVEL, check=positive)
+                         MULTILEVEL, check=at_most(MAX_LEVELS, "each coarse level is at most "
+                                                   f"{_MLP.max_coarse_ratio:g} times as wide "
+                                                   "as the one above"))
     min_width: int = option(_MLP.min_width, _ML + "do not coarsen a level narrower than this",
                             MULTILEVEL, check=positive)
     coarse_max_iter: int = option(_MLP.coarse_max_iter, _ML + "iteration cap on each coarse "
@@ -244,7 +262,7 @@ class Config:
                              "(Cholesky of the smaller Gram matrix, m × m or n × n); auto "
                              "chooses per level", SOLVER, choices=SOLVE_FORMS)
     ksp_rtol: float = option(1e-10, "default KSP relative tolerance (the PETSc option "
-                             "-ksp_rtol wins)", SOLVER, check=positive)
+                             "-ksp_rtol wins)", SOLVER, check=inside(0, 1))
     cubic_theta: float = option(0.5, "arc: Lanczos stops when ||grad m(s)|| <= CUBIC_THETA "
                                 "||s||^2", SOLVER, check=positive)
     krylov_max_it: int = option(300, "arc: at most this many Lanczos iterations per "
@@ -269,6 +287,9 @@ class Config:
         ConfigError naming the first bad option."""
         for opt in OPTIONS:
             setattr(self, opt.name, opt.checked(getattr(self, opt.name)))
+        if self.lambda_min >= LMParameters.lambda_max:
+            raise ConfigError(f"--lambda-min: must be below λ_max = {LMParameters.lambda_max:g}, "
+                              f"got {self.lambda_min}")
         if self.lambda_min > self.lambda0:
             raise ConfigError(f"--lambda-min ({self.lambda_min}) must not exceed --lambda0 "
                               f"({self.lambda0})")
@@ -449,9 +470,12 @@ def load_toml(path: str) -> dict:
     """Read a TOML configuration file into {field: value}; unknown keys are errors."""
     try:
         with open(path, "rb") as fh:
-            raw = fh.read()
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"--config {path}: cannot read: {exc.strerror}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"--config {path}: larger than {MAX_CONFIG_BYTES // 2 ** 20} MiB, not "
+                          f"a configuration file")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -15,8 +15,10 @@ The estimate counts the arrays whose size grows with the problem (8-byte floats)
 * the AMG set-up of rlm / rarc: the 3 r × r Gram blocks of the neurons on every rank, and on
   rank 0 their sum, the auxiliary matrix and its CSR copy (values and column indices);
 * the RMSE test grid (points, network values, true solution), on every rank;
-* the history (about 1 kB a record, ``max_iter`` records) and the interpreter with its
-  libraries (:data:`BASELINE`).
+* the interpreter with its libraries (:data:`BASELINE`).
+
+The history grows by about :data:`RECORD` bytes an iteration as the run goes; it is not
+counted up front (a large ``--max-iter`` is a limit, rarely reached).
 
 :func:`available_bytes` reads what this node has free; the command line refuses a run whose
 estimate, for all the ranks sharing rank 0's node, exceeds it.
@@ -74,6 +76,17 @@ class Estimate:
         return max(self.root, key=lambda t: t.bytes)
 
 
+def coarse_widths(width: int, levels: int, min_width: int) -> list[float]:
+    """The widest coarse levels a hierarchy of ``levels`` levels can have: each at most
+    :attr:`MultilevelParameters.max_coarse_ratio` of the one above, none below
+    ``min_width`` (the recursion stops coarsening there)."""
+    out: list[float] = []
+    ratio = MultilevelParameters.max_coarse_ratio
+    while len(out) < levels - 1 and (out[-1] if out else width) * ratio >= min_width:
+        out.append((out[-1] if out else width) * ratio)
+    return out
+
+
 def solve_form(cfg, m: int, n: int) -> str:
     """The form of the fine level's regularised solve (``auto`` resolved as the solver does;
     the thresholds are :mod:`mlpar.linalg.linsolve`'s, not imported to keep PETSc out)."""
@@ -120,14 +133,12 @@ def estimate(cfg, nranks: int) -> Estimate:
     every = [Term("Jacobian block", m_local * n * DOUBLE, data)]
     multilevel = cfg.method in ("rlm", "rarc")
     if multilevel:
-        ratio = MultilevelParameters.max_coarse_ratio
-        coarse = sum(max(cfg.min_width, r * ratio ** level) for level in range(1, cfg.levels))
+        coarse = sum(coarse_widths(r, cfg.levels, cfg.min_width))
         every.append(Term("coarse levels' Jacobian blocks (at most)",
                           m_local * n / r * coarse * DOUBLE, data + ", --levels"))
     every += _solve_terms(cfg, m, m_local, n, nranks)
     every.append(Term("training vectors", 4 * (m_local + n) * DOUBLE, data))
     every.append(Term("test grid", 5 * cfg.test_points * DOUBLE, "--test-points"))
-    every.append(Term("history", cfg.max_iter * RECORD, "--max-iter"))
     every.append(Term("interpreter and libraries", BASELINE, "the number of ranks per node"))
     root = list(every)
     if multilevel:

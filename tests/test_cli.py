@@ -1,6 +1,7 @@
 """The command line end to end: bad input, the output file, rank invariance, PETSc options."""
 
 import json
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -67,6 +68,9 @@ BAD_ARGS = [
     (["--theta", "1"], "--theta: must be in (0, 1)"),
     (["--seed", "1" + "0" * 400], "--seed: a 401-digit integer is out of range"),
     (["--lambda-min", "1", "--lambda0", "0.1"], "must not exceed --lambda0"),
+    (["--lambda-min", "1e13", "--lambda0", "1e13"], "--lambda-min: must be below λ_max"),
+    (["--ksp-rtol", "2"], "--ksp-rtol: must be in (0, 1)"),
+    (["--levels", "1000000000000"], "--levels: must be at most 200"),
     (["--out", "/nonexistent-dir/x.h5"], "does not exist"),
     (["--config", "/nonexistent.toml"], "cannot read"),
     # a single-dash spelling of an mlpar option is not handed to PETSc
@@ -118,6 +122,12 @@ def test_config_files_that_are_not_toml_text_are_named(tmp_path, run_in_process,
     cfg.write_bytes(content)
     _assert_refused(run_in_process(["--config", cfg, "--out", tmp_path / "o.h5"]),
                     f"--config {cfg}: {fragment}")
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="no /dev/zero")
+def test_an_endless_config_file_is_refused(tmp_path, run_in_process):
+    _assert_refused(run_in_process(["--config", "/dev/zero", "--out", tmp_path / "o.h5"]),
+                    "--config /dev/zero: larger than 1 MiB, not a configuration file")
 
 
 def test_an_output_result_given_as_config_is_refused(tmp_path, run_in_process):
@@ -319,6 +329,9 @@ PETSC_REFUSED = [
     (["--solve-form", "normal", "-pc_type", "lu"], "PETSc option -pc_type lu: Could not locate "
                                                    "a solver type for factorization type LU"),
     (["-ksp_max_it", "-3"], "PETSc option -ksp_max_it -3: must be a positive integer"),
+    # an error of the solve itself, asked for by the options
+    (["--solve-form", "normal", "-ksp_error_if_not_converged", "-ksp_max_it", "1"],
+     "PETSc option -ksp_error_if_not_converged -ksp_max_it 1: KSPSolve has not converged"),
 ]
 
 
@@ -342,3 +355,14 @@ def test_an_initial_lambda_above_its_limit_fails_with_exit_3(tmp_path):
     attrs = read_result(out)["attrs"]
     assert attrs["status"] == "failed" and attrs["reason"] == "lambda0"
     assert attrs["iterations"] == 0
+
+
+def test_a_loss_that_overflows_fails_with_exit_3_and_one_message(tmp_path):
+    out = tmp_path / "o.h5"
+    proc = run_mlpar([*SMALL, "--lambda-p", "1e308", "--out", out], 2, timeout=60)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    # no traceback, no numpy warnings (only mpiexec's note of the non-zero exit)
+    assert "Traceback" not in proc.stderr and "Warning" not in proc.stderr, proc.stderr
+    assert "mlpar" not in proc.stderr, proc.stderr
+    assert "failed: the loss or its gradient is not finite" in proc.stdout
+    assert read_result(out)["attrs"]["reason"] == "nonfinite"

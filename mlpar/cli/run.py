@@ -120,7 +120,11 @@ def execute(cfg: Config, comm, state: State | None = None) -> str:
         writer.after_iteration(st)
 
     try:
-        outcome = train(cfg, comm, on_record=on_record, should_stop=stop.should_stop, state=state)
+        # overflow and 0/0 are found by the driver (a non-finite loss or gradient ends the run
+        # as failed with that reason): numpy's warnings would only repeat it on every rank
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            outcome = train(cfg, comm, on_record=on_record, should_stop=stop.should_stop,
+                            state=state)
     finally:
         stop.restore()
     progress.flush()

@@ -87,9 +87,9 @@ def _culprit(message: str) -> str:
     """The options of the database that ``message`` mentions (by value, as a word), or all
     of them: what the user set, for the error line."""
     given = PETSc.Options().getAll()
-    named = [f"-{k} {v}".strip() for k, v in given.items()
+    named = [f"-{k} {v}" for k, v in given.items()
              if v and re.search(rf"\b{re.escape(v)}\b", message, re.IGNORECASE)]
-    every = [f"-{k} {v}".strip() for k, v in given.items()]
+    every = [f"-{k} {v}" if v else f"-{k}" for k, v in given.items()]
     return " ".join(named or every)
 
 
@@ -243,18 +243,18 @@ class RegularizedSolver:
         return self._ksp[form]
 
     def _in_lockstep(self, call, check=lambda: None) -> None:
-        """``call()`` (a PETSc set-up call) then ``check()`` on every rank of the solver; a
-        PETSc error or a problem ``check`` names on any rank is one SolverOptionsError on
-        every rank."""
+        """``call()`` (a PETSc set-up call or solve) then ``check()`` on every rank of the
+        solver; a PETSc error (an option PETSc refuses, ``-ksp_error_if_not_converged``) or a
+        problem ``check`` names, on any rank, is one SolverOptionsError on every rank (one
+        Allreduce of a flag when all is well)."""
         try:
             call()
             problem = check()
         except PETSc.Error as exc:
             text = petsc_error_message(exc)
             problem = f"PETSc option {_culprit(text)}: {text}"
-        problem = self.comm.first(problem)
-        if problem is not None:
-            raise SolverOptionsError(problem)
+        if self.comm.any(problem is not None):
+            raise SolverOptionsError(self.comm.first(problem))
 
     def _first_set_up(self, key: str, ksp) -> None:
         """Set up the KSP of ``key`` before its first solve, in lockstep (the step where PETSc
@@ -302,7 +302,7 @@ class RegularizedSolver:
         A.assemble()
         ksp.setOperators(A)   # the values changed: factorise again
         self._first_set_up(key, ksp)
-        ksp.solve(b, x)
+        self._in_lockstep(lambda: ksp.solve(b, x))
         its, name = self._outcome(ksp)
         k = G.shape[0]
         factor = {PETSc.PC.Type.CHOLESKY: k ** 3 / 3.0,
@@ -340,7 +340,7 @@ class RegularizedSolver:
             b.getArray()[:] = -lin.g[lo:hi]
         x.set(0.0)
         self._first_set_up(form, ksp)
-        ksp.solve(b, x)
+        self._in_lockstep(lambda: ksp.solve(b, x))
         its, name = self._outcome(ksp)
         if form == "assembled":  # one 2n² product per iteration, plus the initial residual
             objective.flops.add(2.0 * self.n ** 2 * (its + 1))

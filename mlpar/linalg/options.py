@@ -50,5 +50,5 @@ def unused_options() -> list[str] | None:
         if used(None, name.encode(), ctypes.byref(flag)) != 0:
             return None
         if not flag.value:
-            out.append(f"-{name} {value}".strip())
+            out.append(f"-{name} {value}" if value else f"-{name}")
     return out
