@@ -44,8 +44,9 @@ started from zero decreases the quadratic model, so an iteration limit
 
 Options PETSc refuses (an unknown ``-ksp_type``, ``-ksp_rtol abc``, ``-pc_type lu`` on a
 matrix-free operator) and tolerances it accepts but cannot honour (``-ksp_max_it -3``) are
-found where each KSP is configured and first set up, on every rank of the solver together,
-and raised as one :class:`mlpar.protocols.SolverOptionsError` naming the option.
+found where each KSP is configured and where it solves (its set-up, where PETSc refuses a
+PC the operator cannot serve, runs inside the first solve), on every rank of the solver
+together, and raised as one :class:`mlpar.protocols.SolverOptionsError` naming the option.
 """
 
 from __future__ import annotations
@@ -179,7 +180,6 @@ class RegularizedSolver:
         self.rtol = rtol
         self.counts = comm.block_counts(n)
         self._ksp: dict[str, tuple] = {}
-        self._set_up: set[str] = set()
 
     def destroy(self) -> None:
         """Free the PETSc objects (collective); call before the run ends."""
@@ -187,7 +187,6 @@ class RegularizedSolver:
             for obj in (ksp, A, x, b):
                 obj.destroy()
         self._ksp.clear()
-        self._set_up.clear()
 
     def state(self, lin: Linearization) -> dict[str, np.ndarray]:
         """Nothing is carried from one solve to the next."""
@@ -243,7 +242,7 @@ class RegularizedSolver:
         return self._ksp[form]
 
     def _in_lockstep(self, call, check=lambda: None) -> None:
-        """``call()`` (a PETSc set-up call or solve) then ``check()`` on every rank of the
+        """``call()`` (a PETSc configuration call or solve) then ``check()`` on every rank of the
         solver; a PETSc error (an option PETSc refuses, ``-ksp_error_if_not_converged``) or a
         problem ``check`` names, on any rank, is one SolverOptionsError on every rank (one
         Allreduce of a flag when all is well)."""
@@ -255,13 +254,6 @@ class RegularizedSolver:
             problem = f"PETSc option {_culprit(text)}: {text}"
         if self.comm.any(problem is not None):
             raise SolverOptionsError(self.comm.first(problem))
-
-    def _first_set_up(self, key: str, ksp) -> None:
-        """Set up the KSP of ``key`` before its first solve, in lockstep (the step where PETSc
-        refuses a PC the operator cannot serve, such as a factorisation of a shell matrix)."""
-        if key not in self._set_up:
-            self._in_lockstep(ksp.setUp)
-            self._set_up.add(key)
 
     @staticmethod
     def _outcome(ksp) -> tuple[int, str]:
@@ -301,7 +293,6 @@ class RegularizedSolver:
         G[np.diag_indices_from(G)] += lam
         A.assemble()
         ksp.setOperators(A)   # the values changed: factorise again
-        self._first_set_up(key, ksp)
         self._in_lockstep(lambda: ksp.solve(b, x))
         its, name = self._outcome(ksp)
         k = G.shape[0]
@@ -339,7 +330,6 @@ class RegularizedSolver:
         else:
             b.getArray()[:] = -lin.g[lo:hi]
         x.set(0.0)
-        self._first_set_up(form, ksp)
         self._in_lockstep(lambda: ksp.solve(b, x))
         its, name = self._outcome(ksp)
         if form == "assembled":  # one 2n² product per iteration, plus the initial residual
