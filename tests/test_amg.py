@@ -5,9 +5,9 @@ import pytest
 import scipy.sparse as sp
 
 from mlpar.model.layout import ParameterLayout
-from mlpar.multilevel import amg
 from mlpar.model.network import initial_parameters
 from mlpar.model.problems import ResidualBlock, make_problem
+from mlpar.multilevel import amg
 
 
 def _jacobian(nu=20.0, width=128, seed=0):

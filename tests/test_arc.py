@@ -4,21 +4,20 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
-from mlpar.model import losses
-from mlpar.multilevel import amg
-from mlpar.model.activations import NAMES as ACTIVATIONS
-from mlpar.linalg.cubic import cubic_minimizer
-from mlpar.parallel.comm import Comm
+from mlpar.api import train
 from mlpar.config import Config
+from mlpar.linalg.cubic import cubic_minimizer
 from mlpar.linalg.lanczos import CubicSolver
+from mlpar.model import losses
+from mlpar.model.activations import NAMES as ACTIVATIONS
 from mlpar.model.layout import ParameterLayout
-from mlpar.multilevel import models
-from mlpar.protocols import FlopCounter
 from mlpar.model.network import initial_parameters
 from mlpar.model.problems import NAMES as PROBLEMS
 from mlpar.model.problems import ResidualBlock, make_problem
+from mlpar.multilevel import amg, models
+from mlpar.parallel.comm import Comm
 from mlpar.parallel.smoothloss import SmoothLoss
-from mlpar.api import train
+from mlpar.protocols import FlopCounter
 
 SELF = Comm(MPI.COMM_SELF)
 

@@ -8,9 +8,9 @@ import sys
 import h5py
 import numpy as np
 import pytest
-
 from helpers import ROOT, run_mlpar
-from mlpar.plot import make_figure, main
+
+from mlpar.plot import main, make_figure
 
 
 @pytest.fixture(scope="module")

@@ -59,8 +59,8 @@ def _preflight(cfg, comm, node_ranks: int) -> str | None:
 def _configure(argv: list[str], comm, node_ranks: int):
     """Rank 0's reading of the command line (and checkpoint): ("ok", (cfg, petsc_args, state)),
     ("error", message) or ("exit", code)."""
-    from mlpar.io.checkpoint import merge_resume_config, read_checkpoint
     from mlpar.config import ConfigError, parse
+    from mlpar.io.checkpoint import merge_resume_config, read_checkpoint
     from mlpar.io.output import OutputFileError
     try:
         cfg, petsc_args, given = parse(argv)

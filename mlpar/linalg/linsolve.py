@@ -58,7 +58,7 @@ import numpy as np
 from petsc4py import PETSc
 
 from mlpar.parallel.comm import Comm
-from mlpar.protocols import LinearSolveError, Linearization, Objective, SolverOptionsError
+from mlpar.protocols import Linearization, LinearSolveError, Objective, SolverOptionsError
 
 FORMS = ("auto", "normal", "residual", "assembled", "direct")
 #: ``auto`` factorises JᵀJ + λI when n is at most this (forming it costs 2mn², n² memory).

@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 from conftest import assert_all
 
-from mlpar.parallel.comm import block_range
-from mlpar.model.layout import ParameterLayout
-from mlpar.parallel.leastsquares import LeastSquares
-from mlpar.protocols import FlopCounter
 from mlpar.linalg.linsolve import RegularizedSolver
+from mlpar.model.layout import ParameterLayout
 from mlpar.model.network import initial_parameters
 from mlpar.model.problems import ResidualBlock, make_problem
+from mlpar.parallel.comm import block_range
+from mlpar.parallel.leastsquares import LeastSquares
+from mlpar.protocols import FlopCounter
 
 
 def _objective(comm, problem="poisson", nu=4.0, t=11, width=8, rows=None):
