@@ -8,8 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from mlpar.config import (GROUPS, OPTIONS, Config, ConfigError, config_from_json, parse,
-                          split_petsc_args, usage_help)
+from mlpar.config import (
+    GROUPS,
+    OPTIONS,
+    Config,
+    ConfigError,
+    config_from_json,
+    parse,
+    split_petsc_args,
+    usage_help,
+)
 from mlpar.io.checkpoint import merge_resume_config
 from mlpar.model.problems import default_point_count
 from mlpar.multilevel.parameters import RARC_REBUILD_EVERY, MultilevelParameters
