@@ -127,3 +127,11 @@ def test_the_user_guide_lists_every_option_with_its_default():
         shown = ("off" if opt.type is bool else "(none)" if opt.default == ""
                  else f"`{opt.default}`")
         assert row.group(1).strip() == shown, (opt.flag, row.group(1))
+
+
+def test_the_solve_forms_offered_are_the_solver_s():
+    """config cannot import linalg (PETSc must not start before the options are read), so
+    the choices of --solve-form are written twice: they must agree."""
+    from mlpar.config import SOLVE_FORMS
+    from mlpar.linalg.linsolve import FORMS
+    assert SOLVE_FORMS == FORMS
