@@ -267,27 +267,6 @@ def test_logistic_training_reports_the_seed_formula(tmp_path):
         assert fh.attrs["loss"] < 1e-6
 
 
-@pytest.mark.parametrize("method,extra", [
-    ("lm", []), ("rlm", []), ("arc", ["--loss", "logistic"]),
-    ("rarc", ["--loss", "l1", "--kappa-h", "0.1"]),
-    ("rlm", ["--coarse-model", "restricted", "--model-choice", "cost", "--kappa-h", "0.1",
-             "--coarse-max-iter", "3"]),
-    ("rlm", ["--coarse-model", "restricted", "--interpolation", "injection", "--levels", "3",
-             "--min-width", "4", "--rebuild-every", "5", "--kappa-h", "0.1",
-             "--coarse-max-iter", "3"])])
-def test_weights_do_not_depend_on_the_number_of_ranks(tmp_path, method, extra):
-    params = {}
-    for n in (1, 2, 3):
-        out = tmp_path / f"o{n}.h5"
-        proc = run_mlpar([*SMALL, "--width", "64", "--max-iter", "15", "--method", method,
-                          *extra, "--out", out], n)
-        assert proc.returncode == 0, proc.stderr
-        params[n] = read_result(out)["params"]
-    for n in (2, 3):
-        rel = np.linalg.norm(params[n] - params[1]) / np.linalg.norm(params[1])
-        assert rel < 1e-8, f"{n} ranks differ from 1 rank by {rel:.2e}"
-
-
 def test_petsc_options_reach_the_ksp_and_unused_ones_are_reported(tmp_path):
     proc = run_mlpar([*SMALL, "--max-iter", "2", "--out", tmp_path / "o.h5",
                       "--solve-form", "residual", "-ksp_type", "gmres", "-ksp_monitor",
