@@ -22,12 +22,14 @@ from mlpar.model import losses
 from mlpar.model.layout import ParameterLayout
 from mlpar.model.network import apply_operator, initial_parameters
 from mlpar.model.problems import (
+    Problem,
     ResidualBlock,
-    default_point_count,
+    errors,
+    interior_points,
     make_problem,
-    rmse,
-    test_points,
-    training_points,
+    problem_point_count,
+    row_count,
+    test_grid,
 )
 from mlpar.multilevel.hierarchy import Hierarchy
 from mlpar.multilevel.parameters import MultilevelParameters
@@ -52,35 +54,66 @@ class Outcome:
     loss: float
     gnorm: float
     rmse: float
+    rel_l2: float
     flops_matvec: float
     wall_time: float
     points: int
     solution: dict
 
 
-def evaluate(cfg: Config, x) -> tuple[float, dict]:
-    """RMSE against the true solution and the solution on the test grid, for weights x."""
-    problem = make_problem(cfg.problem, cfg.nu)
-    z = test_points(cfg.test_points)
-    solution = {"z": z, "u": apply_operator(cfg.activation, x, z, ((0, 1.0),)),
-                "u_true": problem.exact(z)}
-    return rmse(problem, cfg.activation, x, z), solution
+def configured_problem(cfg: Config) -> Problem:
+    """The configured problem (ν; a₁, a₂, k for helmholtz2d)."""
+    return make_problem(cfg.problem, cfg.nu, cfg.a1, cfg.a2, cfg.k)
+
+
+#: Names of the axes of the d-dimensional test grid in the output's ``solution`` group.
+AXES = ("x", "y", "z")
+
+
+def evaluate(cfg: Config, x) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """Errors against the true solution, {"rmse", "rel_l2"}, and the solution on the test
+    grid, for weights x.
+
+    The solution is {z, u, u_true} on the 1-D grid; for d > 1 the axes x, y (, z) and u,
+    u_true as d-dimensional arrays, u[i, j] = ĝ(x_i, y_j)."""
+    problem = configured_problem(cfg)
+    axis, z = test_grid(problem, cfg.test_points)
+    rmse, rel_l2 = errors(problem, cfg.activation, x, z)
+    u, u_true = apply_operator(cfg.activation, x, z, ((0, 1.0),)), problem.exact(z)
+    if problem.input_dim == 1:
+        solution = {"z": z, "u": u, "u_true": u_true}
+    else:
+        shape = (axis.size,) * problem.input_dim
+        solution = {name: axis for name in AXES[:problem.input_dim]}
+        solution.update(u=u.reshape(shape), u_true=u_true.reshape(shape))
+    return {"rmse": rmse, "rel_l2": rel_l2}, solution
 
 
 def seed_loss(cfg: Config, x) -> float:
     """The seed's formula of the configured loss on the interior training residuals
     r_j = D(ĝ)(z_j) − g(z_j) (:func:`mlpar.losses.seed_loss`)."""
-    problem = make_problem(cfg.problem, cfg.nu)
-    z = training_points(problem_size(cfg)[0])
+    problem = configured_problem(cfg)
+    z = interior_points(problem, points_per_dimension(cfg))
     residuals = apply_operator(cfg.activation, x, z, problem.terms) - problem.rhs(z)
     return losses.seed_loss(cfg.loss, residuals)
 
 
+def points_per_dimension(cfg: Config) -> int:
+    """t: ``--points``, or the problem's default (h = 1/(3ν))."""
+    return cfg.points or problem_point_count(configured_problem(cfg))
+
+
+def initial_frequency(cfg: Config) -> float:
+    """The ν of the ``spread`` initialisation: ``--nu`` in 1D, the highest axial frequency of
+    the solution for d > 1 (ν for poisson2d/3d, π max(a₁, a₂) for helmholtz2d)."""
+    problem = configured_problem(cfg)
+    return cfg.nu if problem.input_dim == 1 else problem.frequency
+
+
 def problem_size(cfg: Config) -> tuple[int, int, int]:
-    """(t, m, n): interior training points, residual rows, weights."""
-    problem = make_problem(cfg.problem, cfg.nu)
-    t = cfg.points or default_point_count(cfg.nu)
-    return t, t + len(problem.boundary), cfg.layout.size
+    """(T, m, n): interior training points (tᵈ), residual rows, weights."""
+    interior, m = row_count(configured_problem(cfg), points_per_dimension(cfg))
+    return interior, m, cfg.layout.size
 
 
 def multilevel_parameters(cfg: Config) -> MultilevelParameters:
@@ -105,11 +138,11 @@ def build(cfg: Config, comm: Comm):
     """(objective, solver, method, hierarchy or None) of the configured run on ``comm``."""
     from mlpar.linalg.lanczos import CubicSolver  # PETSc: imported once it is initialised
     from mlpar.linalg.linsolve import RegularizedSolver
-    problem = make_problem(cfg.problem, cfg.nu)
-    t, m, _ = problem_size(cfg)
+    _, m, _ = problem_size(cfg)
     lo, hi = comm.block_range(m)
     flops = FlopCounter()
-    block = ResidualBlock(problem, cfg.activation, t, cfg.lambda_p, lo, hi)
+    block = ResidualBlock(configured_problem(cfg), cfg.activation, points_per_dimension(cfg),
+                          cfg.lambda_p, lo, hi)
     second_order = cfg.method in ("arc", "rarc")
     mprm = multilevel_parameters(cfg)
     hierarchy = None
@@ -150,7 +183,8 @@ def train(cfg: Config, comm: Comm, on_record=None, should_stop=None,
     """
     objective, solver, method, hierarchy = build(cfg, comm)
     if state is None:
-        x0 = initial_parameters(cfg.width, cfg.nu, cfg.seed, cfg.init)
+        x0 = initial_parameters(cfg.width, initial_frequency(cfg), cfg.seed, cfg.init,
+                                cfg.layout.input_dim)
         state = State(x0, cfg.lambda0, f0=objective.value(x0))
     try:
         state = run(method, state, Tolerances(cfg.max_iter, cfg.gtol, cfg.ftol),
@@ -161,8 +195,8 @@ def train(cfg: Config, comm: Comm, on_record=None, should_stop=None,
             hierarchy.destroy()
         release_petsc_objects(comm)
     error, solution = evaluate(cfg, state.x)
-    return Outcome(state, state.f, state.gnorm, error, state.flops, state.elapsed,
-                   problem_size(cfg)[0], solution)
+    return Outcome(state, state.f, state.gnorm, error["rmse"], error["rel_l2"], state.flops,
+                   state.elapsed, problem_size(cfg)[0], solution)
 
 
 @dataclass
@@ -181,6 +215,8 @@ class Result:
     loss: float
     gnorm: float
     rmse: float
+    rel_l2: float
+    """‖ĝ − u_T‖/‖u_T‖ on the test grid."""
     flops_matvec: float
     wall_time: float
     history: list[Record]
@@ -230,4 +266,5 @@ def solve(options: dict | Config | None = None, comm=None,
     out = train(cfg, comm, on_record=on_record)
     st = out.state
     return Result(st.status, st.reason, st.message, st.x, cfg.layout, st.iteration, out.loss,
-                  out.gnorm, out.rmse, out.flops_matvec, out.wall_time, st.history, cfg)
+                  out.gnorm, out.rmse, out.rel_l2, out.flops_matvec, out.wall_time, st.history,
+                  cfg)

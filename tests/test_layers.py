@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "mlpar"
 #: Layer of each top-level part of mlpar: a module may import its own layer's and lower ones.
 #: linalg and optim are siblings: neither imports the other.
 LAYERS = {"protocols": 0, "model": 1, "parallel": 2, "linalg": 3, "optim": 3, "multilevel": 4,
-          "config": 5, "api": 6, "io": 7, "cli": 8, "plot": 8, "__main__": 9, "__init__": 9}
+          "config": 5, "memory": 5, "api": 6, "io": 7, "cli": 8, "plot": 8, "__main__": 9, "__init__": 9}
 SIBLINGS = {frozenset({"linalg", "optim"})}
 
 

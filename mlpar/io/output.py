@@ -2,19 +2,22 @@
 
 Layout (``format = "mlpar-result"``, ``schema_version`` below):
 
-* root attributes: ``status``, ``reason`` (which test ended the run), ``message``, ``iterations``, ``rmse``, ``loss``
+* root attributes: ``status``, ``reason`` (which test ended the run), ``message``, ``iterations``,
+  ``rmse`` and ``rel_l2`` (‖ĝ − u_T‖/‖u_T‖) on the test grid, ``loss``
   (the trained objective f), ``seed_loss`` (the seed's formula of the configured
   loss on the training residuals, :func:`mlpar.losses.seed_loss`), ``gnorm``, ``lambda``, ``flops_matvec``, ``nranks``, ``wall_time``,
   ``mlpar_version`` and library versions, ``config`` (the resolved
   configuration as JSON), ``created_utc``;
-* ``params``: the final weights p = [v; w; b] (attributes ``layout``, the layout in words,
+* ``params``: the final weights p = [v; w⁽¹⁾…w⁽ᵈ⁾; b] (attributes ``layout``, the layout in words,
   and ``blocks``, ``width``, ``input_dim``);
 * ``history/<name>``: one entry per fine-level iteration (``lambda`` is ``lam`` under a second
   name), for every field of
   :class:`mlpar.optim.driver.Record`; ``history/widths`` has one row per iteration, the widths of
   the levels in use, the trained network first, 0 for a level that does not exist;
   ``history/ksp_reason`` the subproblem solver's converged reason of each step (ASCII);
-* ``solution/{z, u, u_true}``: the network and the true solution on the test grid.
+* ``solution/{z, u, u_true}``: the network and the true solution on the test grid (1D);
+  for d > 1 ``solution/{x, y}`` (and ``z`` in 3D), the axes of the test grid, and
+  ``solution/{u, u_true}`` of shape (nx, ny[, nz]), ``u[i, j] = ĝ(x_i, y_j)``.
 
 The file is written to ``<name>.tmp`` in the same directory, flushed and
 fsync'ed, then renamed over ``<name>``: a crash at any instant leaves either the

@@ -42,6 +42,19 @@ class ParameterLayout:
             return ("v", "w", "b")
         return ("v",) + tuple(f"w{k + 1}" for k in range(self.input_dim)) + ("b",)
 
+    @classmethod
+    def of_size(cls, size: int, input_dim: int = 1) -> "ParameterLayout":
+        """The layout of a parameter vector of ``size`` entries for ``input_dim`` inputs."""
+        width, rest = divmod(size, input_dim + 2)
+        if rest:
+            raise ValueError(f"{size} parameters are not {input_dim + 2} blocks of equal width")
+        return cls(width, input_dim)
+
+    @property
+    def curvature_entries(self) -> int:
+        """(d + 2)(d + 3)/2: the upper-triangle entries of one neuron's (d+2)×(d+2) block."""
+        return self.n_blocks * (self.n_blocks + 1) // 2
+
     def with_width(self, width: int) -> "ParameterLayout":
         """The same architecture with ``width`` neurons (a coarse level)."""
         return ParameterLayout(width, self.input_dim)

@@ -113,13 +113,15 @@ class Hierarchy:
                 objective, y0 = self.coarse_model(len(self.levels) - 1, objective, lin)
                 lin = objective.linearize(y0)
 
-    def state(self) -> dict[str, np.ndarray]:
-        """The hierarchy as named arrays (checkpointed); empty if none is built.
-        A resumed run needs it even when it is rebuilt at every recursive attempt: the
-        screening of the next rebuild reads it."""
+    def state(self, lin: Linearization) -> dict[str, np.ndarray]:
+        """The hierarchy as named arrays (checkpointed) at the fine linearisation ``lin``; empty
+        if none is built.  A resumed run needs it even when it is rebuilt at every recursive
+        attempt: the screening of the next rebuild reads it; ``built_here`` says whether it was
+        built at ``lin`` itself (after a rejected step a due rebuild then keeps it)."""
         if self.built_at < 0:
             return {}
-        out = {"built_at": np.array([self.built_at])}
+        out = {"built_at": np.array([self.built_at]),
+               "built_here": np.array([int(self.built_from is lin)])}
         for j, level in enumerate(self.levels):
             t = level.transfer
             out.update({f"P{j}_data": t.P.data, f"P{j}_indices": t.P.indices,
@@ -127,12 +129,14 @@ class Hierarchy:
                         f"P{j}_coarse": t.coarse, f"P{j}_alpha": np.array([t.alpha])})
         return out
 
-    def restore(self, arrays: dict[str, np.ndarray]) -> None:
-        """Rebuild the levels that :meth:`state` gave (so a resumed run reuses them)."""
+    def restore(self, arrays: dict[str, np.ndarray], lin: Linearization) -> None:
+        """Rebuild the levels that :meth:`state` gave at ``lin`` (so a resumed run reuses them)."""
         self.destroy()
         if "built_at" not in arrays:
             return
         self.built_at = int(arrays["built_at"][0])
+        if "built_here" in arrays and arrays["built_here"][0]:
+            self.built_from = lin
         j = 0
         while f"P{j}_data" in arrays:
             P = sp.csr_matrix((arrays[f"P{j}_data"], arrays[f"P{j}_indices"],

@@ -213,7 +213,9 @@ class GalerkinQuadratic:
         fine_curvature = lin.curvature
         self.curvature = lambda s: transfer.restrict(fine_curvature(transfer.prolong(s))) \
             / transfer.alpha
-        self._transfer_flops = 4.0 * transfer.blocks * transfer.P.nnz + 18.0 * transfer.widths[0]
+        # P and Pᵀ on every block, and the fine curvature blocks (2(d+2)² r_f; 18 r_f for d = 1)
+        self._transfer_flops = (4.0 * transfer.blocks * transfer.P.nnz
+                                + 2.0 * transfer.blocks ** 2 * transfer.widths[0])
 
     @property
     def m_local(self) -> int:

@@ -73,13 +73,13 @@ class MultilevelMethod(SingleLevelMethod):
         self.choice = CostAwareChoice() if mprm.model_choice == "cost" else None
 
     def state(self, lin: Linearization) -> dict[str, dict[str, np.ndarray]]:
-        out = {**super().state(lin), "hierarchy": self.hierarchy.state()}
+        out = {**super().state(lin), "hierarchy": self.hierarchy.state(lin)}
         if self.choice is not None:
             out["choice"] = self.choice.state()
         return out
 
     def restore(self, components: dict[str, dict[str, np.ndarray]], lin: Linearization) -> None:
-        self.hierarchy.restore(components.get("hierarchy", {}))
+        self.hierarchy.restore(components.get("hierarchy", {}), lin)
         if self.choice is not None:
             self.choice.restore(components.get("choice", {}))
         super().restore(components, lin)

@@ -8,15 +8,16 @@ u_j = √c_j φ'(r_j) and d_j = φ''(r_j),
     ∇f  = Jᵀu,
     ∇²f = Jᵀ diag(d) J + M,        M = Σ_j u_j ∇²F_j,
 
-and M is block-diagonal with one 3×3 block per neuron
-(:func:`mlpar.model.network.operator_curvature`).  So ∇²f s costs two products with J
+and M is block-diagonal with one (d+2)×(d+2) block per neuron, stored as its
+E = (d+2)(d+3)/2 upper-triangle entries (:func:`mlpar.model.network.operator_curvature`).  So ∇²f s costs two products with J
 and one with M, and the Hessian is never formed.  Rows are distributed over the
 ranks; ∇f and M are summed in one Allreduce per linearisation, and each product
 ∇²f s sums Jᵀ(d ∘ Js) in one Allreduce of n numbers.  For ``l2``, u = F, d = 1
 and Jᵀ d J is the Gauss–Newton matrix of LM.
 
-Flops charged: 2mn for Jᵀu and 4mn for M at each linearisation (six weighted
-sums over an m × r array per operator term, r neurons), 4mn + 6n per ∇²f s.
+Flops charged: 2mn for Jᵀu and 2Emr for M at each linearisation (E weighted
+sums over an m × r array per operator term, r neurons; 4mn for d = 1), 4mn + 2(d+2)n
+per ∇²f s (6n for d = 1).
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ class SmoothLoss:
         return self.comm.sum_scalar(float(self.c @ phi))
 
     def linearize(self, x: np.ndarray) -> Linearization:
-        """f, ∇f and the local pieces of ∇²f at x (one Allreduce of n + 1 + 2n numbers).
+        """f, ∇f and the local pieces of ∇²f at x (one Allreduce of n + 1 + Er numbers).
 
         The returned ``J`` is this objective's buffer: valid until the next call."""
         if self._J is None or self._J.shape != (self.m_local, x.size):
@@ -74,20 +75,22 @@ class SmoothLoss:
         phi, d1, d2 = self._phi(F)
         u = self.sqrt_c * d1
         n = x.size
-        buf = np.empty(n + 1 + 2 * n)
+        entries = self.layout.curvature_entries
+        buf = np.empty(n + 1 + entries * self.layout.width)
         buf[:n] = J.T @ u
         buf[n] = float(self.c @ phi)
         buf[n + 1:] = self.block.curvature(x, u).ravel()
         self.comm.sum_inplace(buf)
-        self.flops.add(6.0 * self.m * self.n)
-        M = buf[n + 1:].reshape(6, self.layout.width)
+        self.flops.add(2.0 * self.m * self.n + 2.0 * entries * self.m * self.layout.width)
+        M = buf[n + 1:].reshape(entries, self.layout.width)
+        layout = self.layout
         return Linearization(x=x.copy(), f=float(buf[n]), g=buf[:n], F=F, J=J,
                                         least_squares_gradient=self.loss == "l2", d=d2,
-                                        curvature=lambda s: apply_curvature(M, s))
+                                        curvature=lambda s: apply_curvature(M, s, layout))
 
     def hessvec(self, lin: Linearization, s: np.ndarray) -> np.ndarray:
         """∇²f(x) s = Jᵀ(d ∘ Js) + M s at the point of ``lin`` (one Allreduce)."""
-        self.flops.add(4.0 * self.m * self.n + 6.0 * self.n)
+        self.flops.add(4.0 * self.m * self.n + 2.0 * self.layout.n_blocks * self.n)
         return self.comm.sum(lin.J.T @ (lin.d * (lin.J @ s))) + lin.curvature(s)
 
     def narrower(self, width: int) -> "SmoothLoss":
