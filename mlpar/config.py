@@ -18,11 +18,13 @@ import tomllib
 import typing
 from dataclasses import dataclass, fields
 
-from mlpar import activations
-from mlpar.amg import INTERPOLATIONS, STRENGTHS
-from mlpar.losses import NAMES as LOSSES
-from mlpar.parameters import RARC_REBUILD_EVERY, LMParameters, MultilevelParameters
-from mlpar.problems import NAMES as PROBLEMS
+from mlpar.model import activations
+from mlpar.model.layout import ParameterLayout
+from mlpar.model.losses import NAMES as LOSSES
+from mlpar.model.problems import NAMES as PROBLEMS
+from mlpar.multilevel.amg import INTERPOLATIONS, STRENGTHS
+from mlpar.multilevel.parameters import RARC_REBUILD_EVERY, MultilevelParameters
+from mlpar.optim.common import LMParameters
 
 METHODS = ("lm", "rlm", "arc", "rarc")
 SOLVE_FORMS = ("auto", "normal", "residual", "assembled", "direct")
@@ -149,6 +151,11 @@ class Config:
         if not self.out:
             raise ConfigError("--out: an output file name is required")
         return self
+
+    @property
+    def layout(self) -> ParameterLayout:
+        """The parameter layout of the configured network."""
+        return ParameterLayout(self.width)
 
     @property
     def resolved_coarse_model(self) -> str:

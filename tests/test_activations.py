@@ -4,7 +4,7 @@ import mpmath
 import numpy as np
 import pytest
 
-from mlpar import activations
+from mlpar.model import activations
 
 mpmath.mp.dps = 50
 FORMULAS = {

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from mlpar import amg
-from mlpar.network import initial_parameters
-from mlpar.problems import ResidualBlock, make_problem
+from mlpar.multilevel import amg
+from mlpar.model.network import initial_parameters
+from mlpar.model.problems import ResidualBlock, make_problem
 
 
 def _jacobian(nu=20.0, width=128, seed=0):

@@ -4,18 +4,19 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
-from mlpar import amg, losses
-from mlpar.activations import NAMES as ACTIVATIONS
-from mlpar.arc import cubic_minimizer
-from mlpar.comm import Comm
+from mlpar.model import losses
+from mlpar.multilevel import amg
+from mlpar.model.activations import NAMES as ACTIVATIONS
+from mlpar.linalg.cubic import cubic_minimizer
+from mlpar.parallel.comm import Comm
 from mlpar.config import Config
-from mlpar.lanczos import CubicSolver
+from mlpar.linalg.lanczos import CubicSolver
 from mlpar.leastsquares import FlopCounter
-from mlpar.network import initial_parameters
-from mlpar.problems import NAMES as PROBLEMS
-from mlpar.problems import ResidualBlock, make_problem
-from mlpar.secondorder import SmoothLoss
-from mlpar.train import train
+from mlpar.model.network import initial_parameters
+from mlpar.model.problems import NAMES as PROBLEMS
+from mlpar.model.problems import ResidualBlock, make_problem
+from mlpar.parallel.smoothloss import SmoothLoss
+from mlpar.api import train
 
 SELF = Comm(MPI.COMM_SELF)
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from helpers import run_mlpar, start_mlpar
 
-from mlpar.checkpoint import SCALARS, read_checkpoint
-from mlpar.output import HISTORY_FIELDS, read_result
+from mlpar.io.checkpoint import SCALARS, read_checkpoint
+from mlpar.io.output import HISTORY_FIELDS, read_result
 
 RUN = ["--problem", "poisson", "--nu", "10", "--width", "128", "--ftol", "1e-14", "--quiet",
        "--seed", "3"]

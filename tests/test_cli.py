@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from helpers import run_mlpar
 
-from mlpar.output import HISTORY_FIELDS, read_result
+from mlpar.io.output import HISTORY_FIELDS, read_result
 
 SMALL = ["--problem", "poisson", "--nu", "5", "--width", "32", "--quiet"]
 

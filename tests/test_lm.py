@@ -5,10 +5,10 @@ import math
 import pytest
 from mpi4py import MPI
 
-from mlpar.comm import Comm
+from mlpar.parallel.comm import Comm
 from mlpar.config import Config
-from mlpar.lm import LMParameters, ratio, update_lambda
-from mlpar.train import train
+from mlpar.optim.common import LMParameters, ratio, update_lambda
+from mlpar.api import train
 
 
 def test_lambda_update_three_cases():

@@ -4,16 +4,16 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
-from mlpar.comm import Comm
+from mlpar.parallel.comm import Comm
 from mlpar.config import Config, ConfigError
 from mlpar.leastsquares import FlopCounter, LeastSquares
-from mlpar.linsolve import RegularizedSolver
-from mlpar.lm import LMParameters, judge
+from mlpar.linalg.linsolve import RegularizedSolver
+from mlpar.optim.common import LMParameters, judge
 from mlpar.multilevel import (CorrectedObjective, CostAwareChoice, Hierarchy, MultilevelLM,
                               MultilevelParameters)
-from mlpar.network import initial_parameters
-from mlpar.problems import ResidualBlock, make_problem
-from mlpar.train import multilevel_parameters, train
+from mlpar.model.network import initial_parameters
+from mlpar.model.problems import ResidualBlock, make_problem
+from mlpar.api import multilevel_parameters, train
 
 
 def _setup(coarse_model="galerkin", coarse_start="collect", nu=10.0, width=96, seed=0, **prm):

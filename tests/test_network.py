@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from mlpar import activations
-from mlpar.network import apply_operator, initial_parameters, operator_jacobian, split
-from mlpar.problems import ResidualBlock, make_problem, training_points
+from mlpar.model import activations
+from mlpar.model.network import apply_operator, initial_parameters, operator_jacobian, split
+from mlpar.model.problems import ResidualBlock, make_problem, training_points
 
 TERMS = {"value": ((0, 1.0),), "second": ((2, -1.0),), "helmholtz": ((2, 1.0), (0, 9.0))}
 

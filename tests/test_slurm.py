@@ -14,7 +14,7 @@ import pytest
 from helpers import ROOT, run_mlpar
 from slurm_cluster import LocalSlurm, ensure_installed
 
-from mlpar.output import read_result
+from mlpar.io.output import read_result
 
 pytestmark = pytest.mark.slurm
 # uniform weights: the run lasts all 250 iterations (~4 s), so the USR1 arrives while it

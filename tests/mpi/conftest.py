@@ -7,7 +7,7 @@ assertions are made collective so that all ranks pass or fail together.
 import pytest
 from mpi4py import MPI
 
-from mlpar.comm import Comm
+from mlpar.parallel.comm import Comm
 
 
 @pytest.fixture

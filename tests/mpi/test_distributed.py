@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 from conftest import assert_all
 
-from mlpar.comm import block_range
+from mlpar.parallel.comm import block_range
 from mlpar.leastsquares import FlopCounter, LeastSquares
-from mlpar.linsolve import RegularizedSolver
-from mlpar.network import initial_parameters
-from mlpar.problems import ResidualBlock, make_problem
+from mlpar.linalg.linsolve import RegularizedSolver
+from mlpar.model.network import initial_parameters
+from mlpar.model.problems import ResidualBlock, make_problem
 
 
 def _objective(comm, problem="poisson", nu=4.0, t=11, width=8, rows=None):
@@ -123,8 +123,8 @@ def _smooth_loss(comm, loss, serial=False, t=11, width=8):
     """The loss with rows split over ``comm``, or (``serial``) all rows on this rank alone."""
     from mpi4py import MPI
 
-    from mlpar.comm import Comm
-    from mlpar.secondorder import SmoothLoss
+    from mlpar.parallel.comm import Comm
+    from mlpar.parallel.smoothloss import SmoothLoss
     prob = make_problem("helmholtz", 4.0)
     m = t + len(prob.boundary)
     if serial:
@@ -152,8 +152,8 @@ def test_hessian_vector_products_match_serial(comm, loss):
 def test_cubic_subproblem_matches_a_dense_solve(comm):
     """Lanczos to exhaustion on every rank count gives the global model minimiser of a dense
     eigen-solve (Cartis–Gould–Toint characterisation)."""
-    from mlpar.arc import cubic_minimizer
-    from mlpar.lanczos import CubicSolver
+    from mlpar.linalg.cubic import cubic_minimizer
+    from mlpar.linalg.lanczos import CubicSolver
     obj = _smooth_loss(comm, "logistic")
     serial = _smooth_loss(comm, "logistic", serial=True)
     p = initial_parameters(8, 4.0, seed=4)

@@ -9,14 +9,14 @@ import time
 import numpy as np
 
 import mlpar
-from mlpar import comm as comm_layer
-from mlpar.checkpoint import write_checkpoint
+from mlpar.api import evaluate, problem_size, seed_loss, train
+from mlpar.cli.report import Progress
+from mlpar.cli.signals import StopRequest
 from mlpar.config import Config
-from mlpar.lm import STATUS_MESSAGES, State
-from mlpar.output import write_result
-from mlpar.report import Progress
-from mlpar.signals import StopRequest
-from mlpar.train import evaluate, problem_size, seed_loss, train
+from mlpar.io.checkpoint import write_checkpoint
+from mlpar.io.output import write_result
+from mlpar.optim.driver import State
+from mlpar.parallel import comm as comm_layer
 
 
 def versions() -> dict[str, str]:
@@ -42,14 +42,16 @@ class OutputWriter:
         if not self.comm.is_root:
             return
         error, solution = evaluate(self.cfg, state.x)
-        attrs = {"status": status, "message": STATUS_MESSAGES.get(status, "checkpoint of a running job"),
+        attrs = {"status": status, "reason": state.reason,
+                 "message": state.message or "checkpoint of a running job",
                  "iterations": state.iteration, "rmse": error, "loss": state.f,
                  "seed_loss": seed_loss(self.cfg, state.x),
                  "gnorm": state.gnorm, "lambda": state.lam, "flops_matvec": state.flops,
                  "nranks": self.comm.size, "wall_time": state.elapsed,
                  "training_points": problem_size(self.cfg)[0], "config": self.cfg.to_json(),
                  **self.info}
-        write_result(self.cfg.out, attrs=attrs, params=state.x, history=state.history,
+        write_result(self.cfg.out, attrs=attrs, params=state.x, layout=self.cfg.layout,
+                     history=state.history,
                      solution=solution,
                      extra=lambda fh: write_checkpoint(fh.create_group("checkpoint"), self.cfg,
                                                        state, self.comm.size))
@@ -93,7 +95,7 @@ def execute(cfg: Config, comm, state: State | None = None) -> str:
     writer.write(state, state.status)
     comm.barrier()
     if comm.is_root:
-        print(f"{state.status}: {STATUS_MESSAGES[state.status]} after {state.iteration} "
+        print(f"{state.status}: {state.message} after {state.iteration} "
               f"iterations, {outcome.wall_time:.2f} s\n"
               f"  loss {outcome.loss:.4e}  |grad| {outcome.gnorm:.3e}  RMSE {outcome.rmse:.3e}  "
               f"flops_matvec {outcome.flops_matvec:.3e}\n  output: {cfg.out}", flush=True)

@@ -32,6 +32,10 @@ costs at most 128 products, fewer than the 190–440 CG iterations measured at
 rtol 1e-10 on the seed's problems) and ``residual`` above; otherwise ``direct``
 for n <= 300 and ``normal`` above.
 
+Every product goes through the objective handed to :meth:`RegularizedSolver.solve`
+(:class:`mlpar.protocols.Objective`): the solver never reads the Jacobian itself,
+so the same solver serves a level's network and its coarse models.
+
 The KSP is CG with no preconditioner and relative tolerance 1e-10 unless the
 PETSc options database says otherwise (``-ksp_type``, ``-ksp_rtol``,
 ``-ksp_max_it``, ``-pc_type jacobi``, ``-ksp_monitor``, ...).  Any CG iterate
@@ -46,7 +50,8 @@ from dataclasses import dataclass
 import numpy as np
 from petsc4py import PETSc
 
-from mlpar.leastsquares import LeastSquares, Linearization, LinearSolveError
+from mlpar.parallel.comm import Comm
+from mlpar.protocols import LinearSolveError, Linearization, Objective
 
 FORMS = ("auto", "normal", "residual", "assembled", "direct")
 #: ``auto`` factorises JᵀJ + λI when n is at most this (forming it costs 2mn², n² memory).
@@ -70,53 +75,56 @@ class SolveInfo:
 class _ResidualSpaceOperator:
     """Shell context: y ↦ J(Jᵀy) + λy on vectors distributed like the rows."""
 
-    def __init__(self, model: LeastSquares):
-        self.model = model
+    def __init__(self):
+        self.objective = None
         self.lin = None
         self.lam = 0.0
 
     def mult(self, mat, X, Y):
         x = X.getArray(readonly=True)
-        Y.getArray()[:] = self.model.jac(self.lin, self.model.jac_t(self.lin, x)) + self.lam * x
+        obj, lin = self.objective, self.lin
+        Y.getArray()[:] = obj.jac(lin, obj.jac_t(lin, x)) + self.lam * x
 
     def getDiagonal(self, mat, D):
-        D.getArray()[:] = np.einsum("ij,ij->i", self.lin.J, self.lin.J) + self.lam
+        D.getArray()[:] = self.objective.row_norms2(self.lin) + self.lam
 
 
 class _NormalOperator:
     """Shell context: x ↦ JᵀJx + λx on parameter vectors split in blocks over ranks."""
 
-    def __init__(self, model: LeastSquares, counts: list[int]):
-        self.model = model
+    def __init__(self, comm: Comm, counts: list[int]):
+        self.comm = comm
         self.counts = counts
+        self.objective = None
         self.lin = None
         self.lam = 0.0
 
     def mult(self, mat, X, Y):
-        comm = self.model.comm
         x = X.getArray(readonly=True)
-        full = comm.allgather(x, self.counts)
-        self.model.flops.add(4.0 * self.model.m * self.model.n)
-        local = self.lin.J.T @ (self.lin.J @ full)
-        Y.getArray()[:] = comm.reduce_scatter(local, self.counts) + self.lam * x
+        full = self.comm.allgather(x, self.counts)
+        local = self.objective.normal_local(self.lin, full)
+        Y.getArray()[:] = self.comm.reduce_scatter(local, self.counts) + self.lam * x
 
     def getDiagonal(self, mat, D):
-        diag = self.model.comm.sum(np.einsum("ij,ij->j", self.lin.J, self.lin.J))
-        lo, hi = self.model.comm.block_range(self.model.n)
+        diag = self.objective.column_norms2(self.lin)
+        lo, hi = self.comm.block_range(diag.size)
         D.getArray()[:] = diag[lo:hi] + self.lam
 
 
 class RegularizedSolver:
-    """Solves (JᵀJ + λI)s = −g for one level's least-squares model."""
+    """Solves (JᵀJ + λI)s = −g for the objectives of one level: n parameters, m residual
+    rows of which ``m_local`` on this rank (every objective handed to :meth:`solve` must
+    have these sizes)."""
 
-    def __init__(self, model: LeastSquares, form: str = "auto", rtol: float = 1e-10):
+    def __init__(self, comm: Comm, n: int, m: int, m_local: int, form: str = "auto",
+                 rtol: float = 1e-10):
         if form not in FORMS:
             raise ValueError(f"unknown solve form {form!r}; expected one of {', '.join(FORMS)}")
-        self.model = model
+        self.comm = comm
+        self.n, self.m, self.m_local = n, m, m_local
         self.form = form
         self.rtol = rtol
-        comm = model.comm
-        self.counts = comm.block_counts(model.n)
+        self.counts = comm.block_counts(n)
         self._ksp: dict[str, tuple] = {}
 
     def destroy(self) -> None:
@@ -126,19 +134,20 @@ class RegularizedSolver:
                 obj.destroy()
         self._ksp.clear()
 
-    def export_state(self, lin: Linearization) -> dict[str, np.ndarray]:
+    def state(self, lin: Linearization) -> dict[str, np.ndarray]:
         """Nothing is carried from one solve to the next."""
         return {}
 
-    def import_state(self, arrays: dict[str, np.ndarray], lin: Linearization) -> None:
-        """Nothing to restore (see :meth:`export_state`)."""
+    def restore(self, arrays: dict[str, np.ndarray], objective: Objective,
+                lin: Linearization) -> None:
+        """Nothing to restore (see :meth:`state`)."""
 
     def choose_form(self, lin: Linearization) -> str:
         """The form used for this linearization."""
         if self.form == "auto":
-            if lin.least_squares_gradient and self.model.m < self.model.n:
-                return "direct" if self.model.m <= DIRECT_MAX_M else "residual"
-            return "direct" if self.model.n <= NORMAL_DIRECT_MAX_N else "normal"
+            if lin.least_squares_gradient and self.m < self.n:
+                return "direct" if self.m <= DIRECT_MAX_M else "residual"
+            return "direct" if self.n <= NORMAL_DIRECT_MAX_N else "normal"
         if self.form == "residual" and not lin.least_squares_gradient:
             return "normal"
         return self.form
@@ -148,17 +157,17 @@ class RegularizedSolver:
         database): CG without preconditioner on ``comm``'s ranks, or, for the direct forms, a
         Cholesky factorisation (preonly) of the m × m (``direct``) or n × n (``direct-normal``)
         matrix held by every rank."""
-        m, n = self.model, self.model.n
-        comm = m.comm.mpi
+        n = self.n
+        comm = self.comm.mpi
         if form in ("direct", "direct-normal"):
             comm = PETSc.COMM_SELF
-            local = glob = m.m if form == "direct" else n
+            local = glob = self.m if form == "direct" else n
             ctx = None
         elif form == "residual":
-            local, glob, ctx = m.m_local, m.m, _ResidualSpaceOperator(m)
+            local, glob, ctx = self.m_local, self.m, _ResidualSpaceOperator()
         else:
-            local, glob = self.counts[m.comm.rank], n
-            ctx = _NormalOperator(m, self.counts) if form == "normal" else None
+            local, glob = self.counts[self.comm.rank], n
+            ctx = _NormalOperator(self.comm, self.counts) if form == "normal" else None
         if ctx is not None:
             A = PETSc.Mat().createPython(((local, glob), (local, glob)), ctx, comm=comm)
         else:
@@ -186,26 +195,32 @@ class RegularizedSolver:
         its = ksp.getIterationNumber()
         name = _REASONS.get(reason, str(reason))
         if reason < 0 and reason != PETSc.KSP.ConvergedReason.DIVERGED_MAX_IT:
-            raise LinearSolveError(f"KSP {ksp.getType()} failed: {name} after {its} iterations")
+            raise LinearSolveError(f"KSP {ksp.getType()} failed: {name} after {its} iterations",
+                                   name)
         return its, name
 
-    def _solve_direct(self, lin: Linearization, lam: float) -> tuple[np.ndarray, SolveInfo]:
+    def _check_sizes(self, objective: Objective) -> None:
+        if (objective.n, objective.m, objective.m_local) != (self.n, self.m, self.m_local):
+            raise ValueError(f"solver for n = {self.n}, m = {self.m} ({self.m_local} local rows) "
+                             f"called with an objective of n = {objective.n}, m = {objective.m} "
+                             f"({objective.m_local} local rows)")
+
+    def _solve_direct(self, objective: Objective, lin: Linearization, lam: float
+                      ) -> tuple[np.ndarray, SolveInfo]:
         """s = −Jᵀ(JJᵀ + λI)⁻¹F (m <= n and g = JᵀF) or s = −(JᵀJ + λI)⁻¹g, the smaller
         system formed and factorised on every rank."""
-        model = self.model
-        comm, m, n = model.comm, model.m, model.n
+        comm, m, n = self.comm, self.m, self.n
         residual_side = lin.least_squares_gradient and m <= n
         key = "direct" if residual_side else "direct-normal"
         ksp, A, _, x, b = self._ksp.get(key) or self._make_ksp(key)
         G = A.getDenseArray()
         if residual_side:
-            rows = comm.block_counts(m)
-            J = lin.J if comm.size == 1 else comm.allgather(
-                np.ascontiguousarray(lin.J).ravel(), [c * n for c in rows]).reshape(m, n)
+            J = objective.jacobian_rows(lin)
             np.matmul(J, J.T, out=G)
-            b.getArray()[:] = comm.allgather(lin.F, rows)
+            objective.flops.add(2.0 * m * n * m)
+            b.getArray()[:] = comm.allgather(lin.F, comm.block_counts(m))
         else:
-            G[:] = comm.sum(lin.J.T @ lin.J)
+            G[:] = objective.gram(lin)
             b.getArray()[:] = -lin.g
         G[np.diag_indices_from(G)] += lam
         A.assemble()
@@ -216,30 +231,31 @@ class RegularizedSolver:
         factor = {PETSc.PC.Type.CHOLESKY: k ** 3 / 3.0,
                   PETSc.PC.Type.LU: 2.0 * k ** 3 / 3.0}.get(ksp.getPC().getType(), 0.0)
         applications = its if ksp.getType() == PETSc.KSP.Type.PREONLY else its + 1
-        model.flops.add(2.0 * m * n * k + factor + 2.0 * k * k * applications)
+        objective.flops.add(factor + 2.0 * k * k * applications)
         if residual_side:
             lo, hi = comm.block_range(m)
-            s = -model.jac_t(lin, x.getArray(readonly=True)[lo:hi])
+            s = -objective.jac_t(lin, x.getArray(readonly=True)[lo:hi])
         else:
             s = x.getArray(readonly=True).copy()
         return s, SolveInfo("direct", its, name)
 
-    def solve(self, lin: Linearization, lam: float) -> tuple[np.ndarray, SolveInfo]:
-        """Return s ≈ −(JᵀJ + λI)⁻¹ g and what the KSP did."""
+    def solve(self, objective: Objective, lin: Linearization, lam: float
+              ) -> tuple[np.ndarray, SolveInfo]:
+        """Return s ≈ −(JᵀJ + λI)⁻¹ g at ``lin`` and what the KSP did; the products are
+        ``objective``'s."""
+        self._check_sizes(objective)
         form = self.choose_form(lin)
         if form == "direct":
-            return self._solve_direct(lin, lam)
+            return self._solve_direct(objective, lin, lam)
         ksp, A, ctx, x, b = self._ksp.get(form) or self._make_ksp(form)
-        model = self.model
-        lo, hi = model.comm.block_range(model.n)
+        lo, hi = self.comm.block_range(self.n)
         if form == "assembled":
-            G = model.comm.sum(lin.J.T @ lin.J)
-            model.flops.add(2.0 * model.m * model.n ** 2)   # forming JᵀJ: n products with J
+            G = objective.gram(lin)
             G[np.diag_indices_from(G)] += lam
             A.getDenseArray()[:] = G[lo:hi]
             A.assemble()
         else:
-            ctx.lin, ctx.lam = lin, lam
+            ctx.objective, ctx.lin, ctx.lam = objective, lin, lam
         ksp.setOperators(A)
         if form == "residual":
             b.getArray()[:] = lin.F
@@ -249,10 +265,9 @@ class RegularizedSolver:
         ksp.solve(b, x)
         its, name = self._outcome(ksp)
         if form == "assembled":  # one 2n² product per iteration, plus the initial residual
-            model.flops.add(2.0 * model.n ** 2 * (its + 1))
+            objective.flops.add(2.0 * self.n ** 2 * (its + 1))
         if form == "residual":
-            s = -model.jac_t(lin, x.getArray(readonly=True))
+            s = -objective.jac_t(lin, x.getArray(readonly=True))
         else:
-            s = model.comm.allgather(x.getArray(readonly=True), self.counts)
+            s = self.comm.allgather(x.getArray(readonly=True), self.counts)
         return s, SolveInfo(form, its, name)
-

@@ -2,15 +2,17 @@
 
 Layout (``format = "mlpar-result"``, ``schema_version`` below):
 
-* root attributes: ``status``, ``message``, ``iterations``, ``rmse``, ``loss``
+* root attributes: ``status``, ``reason`` (which test ended the run), ``message``, ``iterations``, ``rmse``, ``loss``
   (the trained objective f), ``seed_loss`` (the seed's formula of the configured
   loss on the training residuals, :func:`mlpar.losses.seed_loss`), ``gnorm``, ``lambda``, ``flops_matvec``, ``nranks``, ``wall_time``,
   ``mlpar_version`` and library versions, ``config`` (the resolved
   configuration as JSON), ``created_utc``;
-* ``params``: the final weights p = [v; w; b] (attribute ``layout``);
+* ``params``: the final weights p = [v; w; b] (attributes ``layout``, the layout in words,
+  and ``blocks``, ``width``, ``input_dim``);
 * ``history/<name>``: one entry per fine-level iteration, for every field of
-  :class:`mlpar.lm.Record`; ``history/widths`` has one row per iteration, the widths of
+  :class:`mlpar.optim.driver.Record`; ``history/widths`` has one row per iteration, the widths of
   the levels in use, the trained network first, 0 for a level that does not exist;
+  ``history/ksp_reason`` the subproblem solver's converged reason of each step (ASCII);
 * ``solution/{z, u, u_true}``: the network and the true solution on the test grid.
 
 The file is written to ``<name>.tmp`` in the same directory, flushed and
@@ -28,10 +30,10 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from mlpar.lm import Record
+from mlpar.optim.driver import Record
 
 FORMAT = "mlpar-result"
-SCHEMA_VERSION = 2   # 2: history/widths
+SCHEMA_VERSION = 3   # 2: history/widths; 3: history/ksp_reason, root attribute reason
 HISTORY_FIELDS = [f.name for f in dataclasses.fields(Record)]
 
 
@@ -70,6 +72,8 @@ def history_column(history: list[Record], name: str) -> np.ndarray:
         for row, w in zip(out, values):
             row[:len(w)] = w
         return out
+    if name == "ksp_reason":
+        return np.asarray([v.encode() for v in values], dtype=bytes)
     dtype = bool if name == "accepted" else (np.int64 if name in ("iteration", "level", "ksp_its")
                                              else np.float64)
     return np.asarray(values, dtype=dtype)
@@ -81,7 +85,7 @@ def write_history(group: h5py.Group, history: list[Record]) -> None:
         group.create_dataset(name, data=history_column(history, name))
 
 
-def write_result(path: str, *, attrs: dict, params: np.ndarray, history: list[Record],
+def write_result(path: str, *, attrs: dict, params: np.ndarray, layout, history: list[Record],
                  solution: dict[str, np.ndarray], extra=None) -> None:
     """Write the output file of a run (rank 0 only); ``extra(fh)`` adds more (a checkpoint)."""
     def fill(fh: h5py.File) -> None:
@@ -91,7 +95,10 @@ def write_result(path: str, *, attrs: dict, params: np.ndarray, history: list[Re
         for key, value in attrs.items():
             fh.attrs[key] = value
         d = fh.create_dataset("params", data=params)
-        d.attrs["layout"] = "[v; w; b], each block of length width: g(z) = sum_i v_i sigma(w_i z + b_i)"
+        d.attrs["layout"] = layout.describe()
+        d.attrs["blocks"] = ",".join(layout.blocks)
+        d.attrs["width"] = layout.width
+        d.attrs["input_dim"] = layout.input_dim
         write_history(fh.create_group("history"), history)
         sol = fh.create_group("solution")
         for key, value in solution.items():

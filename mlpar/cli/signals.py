@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import signal
 
-from mlpar.comm import Comm
+from mlpar.parallel.comm import Comm
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
 
 
 class StopRequest:
-    """Installs the handlers; ``should_stop(state)`` is the collective test for lm.run."""
+    """Installs the handlers; ``should_stop(state)`` is the collective test of the driver."""
 
     def __init__(self, comm: Comm):
         self.comm = comm

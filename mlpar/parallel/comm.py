@@ -113,6 +113,13 @@ def world() -> Comm:
     return Comm(MPI.COMM_WORLD)
 
 
+def wrap(comm=None) -> Comm:
+    """A :class:`Comm` for an mpi4py communicator, a :class:`Comm` as it is, or the world's."""
+    if comm is None:
+        return world()
+    return comm if isinstance(comm, Comm) else Comm(comm)
+
+
 def library_version() -> str:
     """The MPI library's own version line."""
     return MPI.Get_library_version().replace("\0", "").splitlines()[0].strip()

@@ -1,9 +1,11 @@
 """Algebraic-multigrid coarsening of the neurons (the seed's construction, method.md §2).
 
-From the Gauss–Newton matrix B = JᵀJ ordered [v; w; b], the auxiliary r × r
-"neuron graph" is
+From the Gauss–Newton matrix B = JᵀJ ordered by parameter blocks [v; w; b]
+(d + 2 blocks for d inputs, :class:`mlpar.model.layout.ParameterLayout`), the
+auxiliary r × r "neuron graph" is
 
-    A = A_vv/‖A_vv‖∞ + A_ww/‖A_ww‖∞ + A_bb/‖A_bb‖∞,     A_xx = J_xᵀ J_x.
+    A = Σ_x A_xx/‖A_xx‖∞  over the blocks x,     A_xx = J_xᵀ J_x
+    (= A_vv/‖A_vv‖∞ + A_ww/‖A_ww‖∞ + A_bb/‖A_bb‖∞ for d = 1).
 
 Neuron i is strongly coupled to j when −a_ij ≥ θ max_{a_ik<0} |a_ik| (θ = 0.25,
 the seed's "usually"; ``strength="abs"`` uses |a_ij| ≥ θ max_k |a_ik|).  The
@@ -11,8 +13,8 @@ Ruge–Stüben first pass splits the neurons into C (kept) and F, and classical
 direct interpolation gives the prolongation P (r × r_c) with identity rows on
 the C-neurons.  An F-neuron left with no strong C-neighbour would get a zero
 row of P; it is promoted to C instead, so P has no zero row and full column
-rank.  The restriction is R = αPᵀ.  P acts identically on the three parameter
-blocks: P_full = blkdiag(P, P, P).
+rank.  The restriction is R = αPᵀ.  P acts identically on every parameter
+block: P_full = blkdiag(P, …, P) (d + 2 copies).
 
 PyAMG provides strength, splitting and interpolation (``pyamg.strength``,
 ``pyamg.classical``); this module is pure (no MPI, no I/O).
@@ -29,21 +31,25 @@ from pyamg.classical.interpolate import direct_interpolation
 from pyamg.classical.split import RS
 from pyamg.strength import classical_strength_of_connection
 
+from mlpar.model.layout import ParameterLayout
+
 STRENGTHS = ("min", "abs")
 INTERPOLATIONS = ("direct", "injection")
 
 
-def gram_blocks(J: np.ndarray, r: int) -> np.ndarray:
-    """The diagonal blocks J_xᵀJ_x (x = v, w, b) of JᵀJ, shape (3, r, r); J is m × 3r."""
-    out = np.empty((3, r, r))
-    for k in range(3):
+def gram_blocks(J: np.ndarray, layout: ParameterLayout) -> np.ndarray:
+    """The diagonal blocks J_xᵀJ_x (one per parameter block x) of JᵀJ, shape (d + 2, r, r);
+    J is m × (d + 2)r."""
+    r = layout.width
+    out = np.empty((layout.n_blocks, r, r))
+    for k in range(layout.n_blocks):
         Jx = J[:, k * r:(k + 1) * r]
         np.matmul(Jx.T, Jx, out=out[k])
     return out
 
 
 def auxiliary_matrix(blocks: np.ndarray) -> np.ndarray:
-    """A = Σ_x A_xx/‖A_xx‖∞ over the three blocks; a zero block contributes nothing."""
+    """A = Σ_x A_xx/‖A_xx‖∞ over the parameter blocks; a zero block contributes nothing."""
     A = np.zeros(blocks.shape[1:])
     for block in blocks:
         norm = np.abs(block).sum(axis=1).max() if block.size else 0.0
@@ -54,11 +60,13 @@ def auxiliary_matrix(blocks: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Transfer:
-    """Prolongation P of neurons (r_f × r_c) and R = αPᵀ, acting on [v; w; b] blockwise."""
+    """Prolongation P of neurons (r_f × r_c) and R = αPᵀ, acting on each of the ``blocks``
+    parameter blocks ([v; w; b]: 3) alike."""
 
     P: sp.csr_matrix
     coarse: np.ndarray
     alpha: float = 1.0
+    blocks: int = 3
 
     @property
     def R(self) -> sp.csr_matrix:
@@ -70,8 +78,8 @@ class Transfer:
 
     @cached_property
     def P_full(self) -> sp.csr_matrix:
-        """blkdiag(P, P, P): P on each block of [v; w; b] (formed once per transfer)."""
-        return sp.block_diag([self.P] * 3, format="csr")
+        """blkdiag(P, …, P): P on each parameter block (formed once per transfer)."""
+        return sp.block_diag([self.P] * self.blocks, format="csr")
 
     @cached_property
     def P_full_T(self) -> sp.csr_matrix:
@@ -79,7 +87,7 @@ class Transfer:
         return self.P_full.T.tocsr()
 
     def prolong(self, y: np.ndarray) -> np.ndarray:
-        """P_full y for coarse parameters y = [v; w; b] of width r_c."""
+        """P_full y for coarse parameters y of width r_c."""
         return self.P_full @ y
 
     def restrict(self, g: np.ndarray) -> np.ndarray:
@@ -87,23 +95,23 @@ class Transfer:
         return self.alpha * (self.P_full_T @ g)
 
     def coarse_columns(self, J: np.ndarray) -> np.ndarray:
-        """J P_full for a matrix J whose columns are ordered like [v; w; b] of width r_f,
+        """J P_full for a matrix J whose columns are ordered like the parameters of width r_f,
         computed as (P_fullᵀ Jᵀ)ᵀ: no copy of a column-major J, and a column-major result."""
         return (self.P_full_T @ J.T).T
 
     def inject(self, x: np.ndarray) -> np.ndarray:
-        """The C-neurons' own weights (v, w, b)."""
-        return x.reshape(3, -1)[:, self.coarse].ravel()
+        """The C-neurons' own weights (every block)."""
+        return x.reshape(self.blocks, -1)[:, self.coarse].ravel()
 
     def collect(self, x: np.ndarray) -> np.ndarray:
-        """The C-neurons' inner weights (w, b), and outer weights v_H = Pᵀv.
+        """The C-neurons' inner weights (w, b), and outer weights v_H = Pᵀv (v is block 0).
 
         An F-neuron i interpolated from C-neurons j (σ_i ≈ Σ_j P_ij σ_j in the
         sense of the neuron graph) hands its output weight over to them, so that
         the coarse network's output stays close to the fine one's.
         """
-        v, w, b = x.reshape(3, -1)
-        return np.concatenate([self.P.T @ v, w[self.coarse], b[self.coarse]])
+        blocks = x.reshape(self.blocks, -1)
+        return np.concatenate([self.P.T @ blocks[0], blocks[1:, self.coarse].ravel()])
 
 
 def _interpolation(A: np.ndarray, As: sp.csr_matrix, S: sp.csr_matrix, splitting: np.ndarray,
@@ -136,7 +144,7 @@ def _dense_to_csr(A: np.ndarray) -> sp.csr_matrix:
 
 
 def coarsen(A: np.ndarray, *, theta: float = 0.25, strength: str = "min",
-            interpolation: str = "direct", alpha: float = 1.0) -> Transfer:
+            interpolation: str = "direct", alpha: float = 1.0, blocks: int = 3) -> Transfer:
     """C/F splitting and prolongation of the neuron graph A (dense, symmetric)."""
     if strength not in STRENGTHS:
         raise ValueError(f"unknown strength {strength!r}; expected one of {', '.join(STRENGTHS)}")
@@ -156,7 +164,7 @@ def coarsen(A: np.ndarray, *, theta: float = 0.25, strength: str = "min",
             break
         splitting[empty] = 1   # promote F-neurons without a C-neighbour to C
     P.sort_indices()
-    return Transfer(P, np.flatnonzero(splitting), alpha)
+    return Transfer(P, np.flatnonzero(splitting), alpha, blocks)
 
 
 def orthonormalized(transfer: Transfer) -> Transfer:
@@ -172,9 +180,9 @@ def orthonormalized(transfer: Transfer) -> Transfer:
         norms = np.sqrt(np.asarray(P.multiply(P).sum(axis=0)).ravel())
         Q = (P @ sp.diags(1.0 / norms)).tocsr()
         Q.sort_indices()
-        return Transfer(Q, transfer.coarse, transfer.alpha)
+        return Transfer(Q, transfer.coarse, transfer.alpha, transfer.blocks)
     Q, _ = np.linalg.qr(P.toarray())
-    return Transfer(sp.csr_matrix(Q), transfer.coarse, transfer.alpha)
+    return Transfer(sp.csr_matrix(Q), transfer.coarse, transfer.alpha, transfer.blocks)
 
 
 def stalled(transfer: Transfer, max_ratio: float = 0.8) -> bool:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlpar import activations
+from mlpar.model import activations
 
 #: Rows of z handled at once; bounds the (order+2) m×r temporaries.
 ROW_BLOCK = 2048

@@ -32,7 +32,7 @@ from typing import Callable
 
 import numpy as np
 
-from mlpar.network import Terms, apply_operator, operator_curvature, operator_jacobian
+from mlpar.model.network import Terms, apply_operator, operator_curvature, operator_jacobian
 
 NAMES = ("poisson", "helmholtz", "fit")
 

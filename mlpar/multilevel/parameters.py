@@ -1,31 +1,8 @@
-"""Constants of the methods, in one PETSc-free place (the configuration takes its defaults here)."""
+"""Choices of the recursion, in one PETSc-free place (the configuration takes its defaults here)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-
-@dataclass(frozen=True)
-class LMParameters:
-    """Constants of the ratio test and the λ update (defaults: method.md §1.5)."""
-
-    eta1: float = 0.1
-    eta2: float = 0.75
-    gamma1: float = 0.85
-    gamma2: float = 0.5
-    gamma3: float = 1.5
-    lambda0: float = 0.05
-    lambda_min: float = 1e-6
-    lambda_max: float = 1e12
-    max_rejections: int = 60
-
-    def __post_init__(self):
-        if not 0 < self.eta1 <= self.eta2 < 1:
-            raise ValueError("need 0 < eta1 <= eta2 < 1")
-        if not 0 < self.gamma2 <= self.gamma1 < 1 < self.gamma3:
-            raise ValueError("need 0 < gamma2 <= gamma1 < 1 < gamma3")
-        if not 0 < self.lambda_min <= self.lambda0 < self.lambda_max:
-            raise ValueError("need 0 < lambda_min <= lambda0 < lambda_max")
 
 
 @dataclass(frozen=True)

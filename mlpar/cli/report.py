@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
-from mlpar.lm import Record
+from mlpar.optim.driver import Record
 
 HEADER = (f"{'iter':>6} {'level':>5} {'loss':>11} {'|grad|':>10} {'lambda':>9} {'rho':>9} "
           f"{'acc':>3} {'krylov':>6} {'time[s]':>8}")

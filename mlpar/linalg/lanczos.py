@@ -5,7 +5,7 @@ blocks over the ranks (a product gathers s, applies the objective's exact
 Hessian–vector product and keeps the local block).  Lanczos from q_1 = g/‖g‖
 builds an orthonormal basis Q_k of the Krylov space K_k(H, g), kept fully
 reorthogonalised, and the tridiagonal T_k = Q_kᵀHQ_k.  On that subspace the
-cubic model is minimised exactly (:func:`mlpar.arc.cubic_minimizer`) with
+cubic model is minimised exactly (:func:`mlpar.linalg.cubic.cubic_minimizer`) with
 s = Q_k y; since y solves the small problem, the model gradient there is
 
     ∇m(s) = β_{k+1} (e_kᵀy) q_{k+1},      ‖∇m(s)‖ = β_{k+1} |y_k|,
@@ -34,9 +34,9 @@ import numpy as np
 from petsc4py import PETSc
 from scipy.linalg import eigh_tridiagonal
 
-from mlpar.arc import cubic_minimizer
-from mlpar.comm import Comm
-from mlpar.leastsquares import LinearSolveError
+from mlpar.linalg.cubic import cubic_minimizer
+from mlpar.parallel.comm import Comm
+from mlpar.protocols import LinearSolveError
 
 #: κ of the relative stopping bound min(κ, ‖g‖^½)‖g‖ on the model gradient.
 RELATIVE_TOL = 0.1
@@ -51,6 +51,11 @@ class CubicInfo:
     step_norm: float
     pred: float
     condition_met: bool
+
+    @property
+    def reason(self) -> str:
+        """Whether the step condition was met, in the words of a KSP converged reason."""
+        return "CONVERGED_STEP_CONDITION" if self.condition_met else "DIVERGED_MAX_IT"
 
 
 class _HessianOperator:
@@ -85,7 +90,6 @@ class CubicSolver:
         self.H.setUp()
         self._q, self._w = self.H.createVecs()
         self._krylov: _Krylov | None = None
-        self._prepaid: tuple = (None, 0)
 
     def destroy(self) -> None:
         """Free the PETSc objects (collective)."""
@@ -93,15 +97,29 @@ class CubicSolver:
             obj.destroy()
         self._krylov = None
 
-    def export_state(self, lin) -> dict[str, np.ndarray]:
-        """The size of the Krylov space built at ``lin`` (0 if none): after a resume the
-        space is rebuilt to that size without charging its products a second time."""
+    def state(self, lin) -> dict[str, np.ndarray]:
+        """The size of the Krylov space built at the linearisation ``lin`` (0 if none)."""
         kry = self._krylov
         return {"krylov_size": np.array([kry.k if kry is not None and kry.lin is lin else 0])}
 
-    def import_state(self, arrays: dict[str, np.ndarray], lin) -> None:
-        """Take back :meth:`export_state` at the linearisation ``lin`` of the resumed run."""
-        self._prepaid = (lin, int(arrays["krylov_size"][0]) if "krylov_size" in arrays else 0)
+    def restore(self, arrays: dict[str, np.ndarray], objective, lin) -> None:
+        """Rebuild the Krylov space of :meth:`state` at the resumed linearisation ``lin``: its
+        Hessian products were paid for before the stop, so they are not charged again."""
+        size = int(arrays["krylov_size"][0]) if "krylov_size" in arrays else 0
+        self._krylov = None
+        if size == 0:
+            return
+        kry = self._start(objective, lin)
+        with objective.flops.uncharged():
+            while kry.k < size:
+                self._extend(kry)
+
+    def _start(self, objective, lin) -> "_Krylov":
+        """A new Krylov space K(H, g) at ``lin``, from q_1 = g/‖g‖."""
+        gnorm = float(np.linalg.norm(lin.g))
+        self._krylov = _Krylov(objective, lin, self.max_it, self.comm.block_range(self.n), gnorm)
+        self._op.objective, self._op.lin = objective, lin
+        return self._krylov
 
     def solve(self, objective, lin, lam: float) -> tuple[np.ndarray, CubicInfo]:
         """Return s ≈ argmin m(s) on a Krylov subspace and what was done.
@@ -115,14 +133,11 @@ class CubicSolver:
         """
         gnorm = float(np.linalg.norm(lin.g))
         if not (np.isfinite(gnorm) and gnorm > 0 and np.isfinite(lam) and lam > 0):
-            raise LinearSolveError(f"cubic subproblem with |g| = {gnorm}, λ = {lam}")
+            raise LinearSolveError(f"cubic subproblem with |g| = {gnorm}, λ = {lam}",
+                                   "DIVERGED_NANORINF")
         kry = self._krylov
         if kry is None or kry.lin is not lin or kry.objective is not objective:
-            kry = self._krylov = _Krylov(objective, lin, self.max_it,
-                                         self.comm.block_range(self.n), gnorm)
-            if self._prepaid[0] is lin:
-                kry.prepaid = self._prepaid[1]
-        self._prepaid = (None, 0)
+            kry = self._start(objective, lin)
         self._op.objective, self._op.lin = objective, lin
         relative_tol = min(RELATIVE_TOL, np.sqrt(gnorm)) * gnorm
         products = 0
@@ -153,19 +168,13 @@ class CubicSolver:
 
     def _extend(self, kry: "_Krylov") -> int:
         """One Lanczos step: q_k from the previous remainder, H q_k, α_k, and the
-        reorthogonalised remainder β_{k+1} q_{k+1}.  A product already paid for before a
-        resume (``prepaid``) is not charged or counted again; returns the new products (0, 1)."""
+        reorthogonalised remainder β_{k+1} q_{k+1}; returns the number of products (1)."""
         comm, k = self.comm, kry.k
         if k > 0:
             kry.beta.append(kry.b_next)
             kry.basis[k] = kry.r / kry.b_next
-        flops = self._op.objective.flops
-        charged = flops.total
         self._q.getArray()[:] = kry.basis[k]
         self.H.mult(self._q, self._w)
-        prepaid = k < kry.prepaid
-        if prepaid:
-            flops.total = charged
         Hq = self._w.getArray(readonly=True)
         kry.alpha.append(comm.sum_scalar(float(Hq @ kry.basis[k])))
         r = Hq.copy()
@@ -175,8 +184,9 @@ class CubicSolver:
         kry.r = r
         kry.k += 1
         if not (np.isfinite(kry.alpha[-1]) and np.isfinite(kry.b_next)):
-            raise LinearSolveError("non-finite Hessian product in the cubic subproblem")
-        return 0 if prepaid else 1
+            raise LinearSolveError("non-finite Hessian product in the cubic subproblem",
+                                   "DIVERGED_NANORINF")
+        return 1
 
 
 class _Krylov:
@@ -192,4 +202,3 @@ class _Krylov:
         self.b_next = 0.0
         self.r = None
         self.k = 0
-        self.prepaid = 0

@@ -7,7 +7,12 @@ Every output file mlpar writes (at each checkpoint and at the end) carries
                                       elapsed, config (JSON), weights_sha256, state_sha256
     checkpoint/x                      the weights p = [v; w; b]
     checkpoint/history/<field>        the history so far (one entry per fine iteration)
-    checkpoint/method_state/<name>    arrays a method keeps between iterations
+    checkpoint/components/<c>/<name>  the state of each stateful component c of the method
+                                      (solver, hierarchy, choice), as it saves it
+
+Schemas 1 and 2 (a flat ``method_state`` group, no ``ksp_reason`` in the history; schema 1
+also without the level widths) are still read: their arrays are handed to the components
+they belong to.
 
 so that ``--resume FILE.h5`` continues exactly where the run stopped: on the same number of
 ranks the final weights equal those of an uninterrupted run bit for bit (the state is
@@ -28,14 +33,15 @@ import h5py
 import numpy as np
 
 from mlpar.config import Config, ConfigError, config_from_json
-from mlpar.lm import Record, State
-from mlpar.output import HISTORY_FIELDS, OutputFileError, history_column, write_history
+from mlpar.io.output import HISTORY_FIELDS, OutputFileError, history_column, write_history
+from mlpar.optim.driver import Record, State
 
 FORMAT = "mlpar-checkpoint"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: Schema 1 (before the history recorded the level widths) is still read: its records get
-#: empty widths, which leave the state digest as schema 1 computed it.
-READABLE_VERSIONS = (1, 2)
+#: empty widths, which leave the state digest as schema 1 computed it.  Schema 2 kept the
+#: components' arrays in one flat group and no solver reasons.
+READABLE_VERSIONS = (1, 2, 3)
 SCALARS = ("iteration", "rejections", "lam", "f0", "f", "gnorm", "flops", "elapsed")
 #: Options a resumed run may change; every other option must match the checkpoint.
 RESUMABLE_OVERRIDES = frozenset({"max_iter", "out", "force", "checkpoint_every", "resume",
@@ -49,11 +55,49 @@ def _digest(*arrays: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def _state_digest(state: State) -> str:
-    hist = [history_column(state.history, k).astype(np.float64) for k in HISTORY_FIELDS]
-    scalars = np.array([float(getattr(state, k)) for k in SCALARS])
-    extra = [state.method_state[k] for k in sorted(state.method_state)]
-    return _digest(state.x, scalars, *hist, *extra)
+def _state_digest(state: State, version: int = SCHEMA_VERSION,
+                  flat: dict[str, np.ndarray] | None = None) -> str:
+    """SHA-256 of the whole state: x, the scalars, the history, the components' arrays.
+    Schemas 1 and 2 hashed their flat ``method_state`` (``flat``) and had no solver reasons."""
+    h = hashlib.sha256()
+
+    def feed(a):
+        h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
+
+    feed(state.x)
+    feed(np.array([float(getattr(state, k)) for k in SCALARS]))
+    for key in HISTORY_FIELDS:
+        column = history_column(state.history, key)
+        if key != "ksp_reason":
+            feed(column)
+        elif version >= 3:
+            h.update(b"\0".join(column.tolist()))
+    if version >= 3:
+        for c in sorted(state.components):
+            for k in sorted(state.components[c]):
+                feed(state.components[c][k])
+    else:
+        for k in sorted(flat):
+            feed(flat[k])
+    return h.hexdigest()
+
+
+def _components_of_flat(flat: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+    """The components' arrays of a schema-1/2 ``method_state``: the hierarchy's transfers,
+    the cost-aware choice's packed array (4 sums, 2 refusals[, 2 waits, 4 open-trial
+    entries]) and the Lanczos solver's Krylov size."""
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for key, value in flat.items():
+        if key == "krylov_size":
+            out.setdefault("solver", {})[key] = value
+        elif key == "model_choice":
+            choice = {"sums": value[:4].reshape(2, 2), "refused": value[4:6]}
+            if len(value) >= 12:
+                choice.update(wait=value[6:8], open=value[8:12])
+            out["choice"] = choice
+        else:
+            out.setdefault("hierarchy", {})[key] = value
+    return out
 
 
 def write_checkpoint(group: h5py.Group, cfg: Config, state: State, nranks: int) -> None:
@@ -68,9 +112,11 @@ def write_checkpoint(group: h5py.Group, cfg: Config, state: State, nranks: int) 
     group.attrs["state_sha256"] = _state_digest(state)
     group.create_dataset("x", data=state.x)
     write_history(group.create_group("history"), state.history)
-    extra = group.create_group("method_state")
-    for key, value in state.method_state.items():
-        extra.create_dataset(key, data=value)
+    components = group.create_group("components")
+    for name, arrays in state.components.items():
+        sub = components.create_group(name)
+        for key, value in arrays.items():
+            sub.create_dataset(key, data=value)
 
 
 def read_checkpoint(path: str) -> tuple[Config, State]:
@@ -108,13 +154,15 @@ def _read(path: str, fh: h5py.File) -> tuple[Config, State]:
     except (ConfigError, json.JSONDecodeError, TypeError) as exc:
         raise OutputFileError(f"--resume {path}: stored configuration is invalid ({exc})") from None
     x = g["x"][()]
-    if x.shape != (3 * cfg.width,):
+    n = cfg.layout.size
+    if x.shape != (n,):
         raise OutputFileError(f"--resume {path}: weights have shape {x.shape}, the stored "
-                              f"configuration needs ({3 * cfg.width},)")
+                              f"configuration needs ({n},)")
     if _digest(x) != g.attrs["weights_sha256"]:
         raise OutputFileError(f"--resume {path}: checksum mismatch: the weights are corrupted")
     hist = g["history"]
-    fields = [k for k in HISTORY_FIELDS if version > 1 or k != "widths"]
+    fields = [k for k in HISTORY_FIELDS
+              if (version > 1 or k != "widths") and (version > 2 or k != "ksp_reason")]
     columns = {k: hist[k][()] for k in fields}
     if len({len(c) for c in columns.values()}) != 1:
         raise OutputFileError(f"--resume {path}: history columns have different lengths")
@@ -123,21 +171,29 @@ def _read(path: str, fh: h5py.File) -> tuple[Config, State]:
     scalars = {k: _py(g.attrs[k]) for k in SCALARS}
     state = State(x=x, lam=scalars["lam"], f0=scalars["f0"], iteration=scalars["iteration"],
                   rejections=scalars["rejections"], history=history, f=scalars["f"],
-                  gnorm=scalars["gnorm"], flops=scalars["flops"], elapsed=scalars["elapsed"],
-                  method_state={k: v[()] for k, v in g["method_state"].items()})
+                  gnorm=scalars["gnorm"], flops=scalars["flops"], elapsed=scalars["elapsed"])
+    flat = None
+    if version >= 3:
+        state.components = {c: {k: v[()] for k, v in grp.items()}
+                            for c, grp in g["components"].items()}
+    else:
+        flat = {k: v[()] for k, v in g["method_state"].items()}
+        state.components = _components_of_flat(flat)
     if len(history) != state.iteration:
         raise OutputFileError(f"--resume {path}: history has {len(history)} entries for "
                               f"{state.iteration} iterations")
-    if _state_digest(state) != g.attrs["state_sha256"]:
+    if _state_digest(state, version, flat) != g.attrs["state_sha256"]:
         raise OutputFileError(f"--resume {path}: checksum mismatch: the state is corrupted")
     return cfg, state
 
 
 def _py(value):
-    """numpy scalar → the Python scalar (bit-exact for floats); a row of ``widths`` → a tuple."""
+    """numpy scalar → the Python scalar (bit-exact for floats); a row of ``widths`` → a tuple;
+    bytes (a solver reason) → str."""
     if isinstance(value, np.ndarray):   # a row of the widths
         return tuple(int(v) for v in value)
-    return value.item() if hasattr(value, "item") else value
+    value = value.item() if hasattr(value, "item") else value
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def merge_resume_config(stored: Config, given: dict, path: str) -> Config:

@@ -1,0 +1,207 @@
+"""The library entry point: options in, trained weights and history out.
+
+    >>> import mlpar
+    >>> result = mlpar.solve({"problem": "poisson", "nu": 5, "width": 32, "method": "lm"})
+    >>> result.status, result.iterations, result.rmse          # doctest: +SKIP
+
+This module wires the pieces together (problem rows of this rank, objective,
+PETSc solver, method) and knows nothing about the command line or files;
+:mod:`mlpar.cli` adds progress, checkpoints, signals and the output file.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, fields
+from typing import Callable
+
+import numpy as np
+
+from mlpar.config import Config
+from mlpar.model import losses
+from mlpar.model.layout import ParameterLayout
+from mlpar.model.network import apply_operator, initial_parameters
+from mlpar.model.problems import (ResidualBlock, default_point_count, make_problem, rmse,
+                                  test_points, training_points)
+from mlpar.multilevel.hierarchy import Hierarchy
+from mlpar.multilevel.parameters import MultilevelParameters
+from mlpar.multilevel.recursion import MultilevelMethod
+from mlpar.optim.arc import cubic_step
+from mlpar.optim.common import LMParameters
+from mlpar.optim.driver import Record, State, Tolerances, run
+from mlpar.optim.lm import taylor_step
+from mlpar.optim.method import SingleLevelMethod
+from mlpar.parallel.comm import Comm
+from mlpar.parallel.leastsquares import LeastSquares
+from mlpar.parallel.smoothloss import SmoothLoss
+from mlpar.protocols import FlopCounter
+
+
+@dataclass
+class Outcome:
+    """What a run produced (identical on every rank)."""
+
+    state: State
+    loss: float
+    gnorm: float
+    rmse: float
+    flops_matvec: float
+    wall_time: float
+    points: int
+    solution: dict
+
+
+def evaluate(cfg: Config, x) -> tuple[float, dict]:
+    """RMSE against the true solution and the solution on the test grid, for weights x."""
+    problem = make_problem(cfg.problem, cfg.nu)
+    z = test_points(cfg.test_points)
+    solution = {"z": z, "u": apply_operator(cfg.activation, x, z, ((0, 1.0),)),
+                "u_true": problem.exact(z)}
+    return rmse(problem, cfg.activation, x, z), solution
+
+
+def seed_loss(cfg: Config, x) -> float:
+    """The seed's formula of the configured loss on the interior training residuals
+    r_j = D(ĝ)(z_j) − g(z_j) (:func:`mlpar.losses.seed_loss`)."""
+    problem = make_problem(cfg.problem, cfg.nu)
+    z = training_points(problem_size(cfg)[0])
+    residuals = apply_operator(cfg.activation, x, z, problem.terms) - problem.rhs(z)
+    return losses.seed_loss(cfg.loss, residuals)
+
+
+def problem_size(cfg: Config) -> tuple[int, int, int]:
+    """(t, m, n): interior training points, residual rows, weights."""
+    problem = make_problem(cfg.problem, cfg.nu)
+    t = cfg.points or default_point_count(cfg.nu)
+    return t, t + len(problem.boundary), cfg.layout.size
+
+
+def multilevel_parameters(cfg: Config) -> MultilevelParameters:
+    """The recursion's settings taken from the configuration (ε_H is the gradient tolerance)."""
+    given = {f.name: getattr(cfg, f.name) for f in fields(MultilevelParameters)
+             if hasattr(cfg, f.name)}
+    given["coarse_model"] = cfg.resolved_coarse_model
+    given["rebuild_every"] = cfg.resolved_rebuild_every
+    return MultilevelParameters(**given, eps_h=cfg.gtol)
+
+
+def build(cfg: Config, comm: Comm):
+    """(objective, solver, method, hierarchy or None) of the configured run on ``comm``."""
+    from mlpar.linalg.lanczos import CubicSolver       # PETSc: imported once it is initialised
+    from mlpar.linalg.linsolve import RegularizedSolver
+    problem = make_problem(cfg.problem, cfg.nu)
+    t, m, _ = problem_size(cfg)
+    lo, hi = comm.block_range(m)
+    flops = FlopCounter()
+    block = ResidualBlock(problem, cfg.activation, t, cfg.lambda_p, lo, hi)
+    second_order = cfg.method in ("arc", "rarc")
+    if second_order:
+        objective = SmoothLoss(block, comm, m, cfg.layout, flops, cfg.loss, cfg.l1_smoothing)
+
+        def make_solver(level_objective):
+            return CubicSolver(comm, level_objective.n, cfg.cubic_theta, cfg.krylov_max_it)
+    else:
+        objective = LeastSquares(block, comm, m, cfg.layout, flops)
+
+        def make_solver(level_objective):
+            return RegularizedSolver(comm, level_objective.n, level_objective.m,
+                                     level_objective.m_local, cfg.solve_form, cfg.ksp_rtol)
+    solver = make_solver(objective)
+    step_rule = cubic_step if second_order else taylor_step
+    prm = LMParameters(lambda0=cfg.lambda0, lambda_min=cfg.lambda_min)
+    hierarchy = None
+    if cfg.method in ("rlm", "rarc"):
+        hierarchy = Hierarchy(objective, make_solver, multilevel_parameters(cfg))
+        method = MultilevelMethod(objective, solver, prm, step_rule, hierarchy.prm, hierarchy)
+    else:
+        method = SingleLevelMethod(objective, solver, prm, step_rule)
+    return objective, solver, method, hierarchy
+
+
+def train(cfg: Config, comm: Comm, on_record=None, should_stop=None,
+          state: State | None = None) -> Outcome:
+    """Run the configured method from the configured initial weights, or continue ``state``.
+
+    ``on_record(record, state)`` runs after every iteration; ``should_stop(state)``
+    is collective and interrupts the run when true (see :func:`mlpar.optim.driver.run`).
+    """
+    objective, solver, method, hierarchy = build(cfg, comm)
+    if state is None:
+        x0 = initial_parameters(cfg.width, cfg.nu, cfg.seed, cfg.init)
+        state = State(x0, cfg.lambda0, f0=objective.value(x0))
+    try:
+        state = run(method, state, Tolerances(cfg.max_iter, cfg.gtol, cfg.ftol),
+                    on_record=on_record, should_stop=should_stop)
+    finally:
+        solver.destroy()
+        if hierarchy is not None:
+            hierarchy.destroy()
+    error, solution = evaluate(cfg, state.x)
+    return Outcome(state, state.f, state.gnorm, error, state.flops, state.elapsed,
+                   problem_size(cfg)[0], solution)
+
+
+@dataclass
+class Result:
+    """What :func:`solve` returns (identical on every rank)."""
+
+    status: str
+    """``converged``, ``max_iter``, ``interrupted`` or ``failed``."""
+    reason: str
+    """Which test ended the run (:data:`mlpar.optim.common.TERMINATION`)."""
+    message: str
+    x: np.ndarray
+    """The trained weights, laid out as ``layout`` says."""
+    layout: ParameterLayout
+    iterations: int
+    loss: float
+    gnorm: float
+    rmse: float
+    flops_matvec: float
+    wall_time: float
+    history: list[Record]
+    config: Config
+
+
+def _initialise_petsc(comm: Comm, petsc_options: list[str]) -> None:
+    import petsc4py
+    if "petsc4py.PETSc" in sys.modules:
+        if petsc_options:   # PETSc already runs: add them to its options database
+            from petsc4py import PETSc
+            PETSc.Options().insertString(" ".join(petsc_options))
+        return
+    petsc4py.init(["mlpar"] + list(petsc_options), comm=comm.mpi)
+
+
+def solve(options: dict | Config | None = None, comm=None,
+          on_iteration: Callable[[Record, np.ndarray], None] | None = None,
+          petsc_options: list[str] | None = None) -> Result:
+    """Train the network the options describe and return the result; writes no file.
+
+    Parameters
+    ----------
+    options : the run's options by their long names (``{"problem": "poisson", "nu": 20,
+        "width": 512, "method": "rlm"}``; see ``python -m mlpar --help``), or a
+        :class:`mlpar.config.Config`.  Unset options take their defaults.
+    comm : an mpi4py communicator (default: ``MPI.COMM_WORLD``) or a
+        :class:`mlpar.parallel.comm.Comm`; the training points are distributed over it.
+    on_iteration : called as ``on_iteration(record, x)`` after every fine iteration, on every
+        rank, with the iteration's :class:`mlpar.optim.driver.Record` and the current weights.
+    petsc_options : PETSc options (``["-ksp_type", "cg"]``) for the subproblem solves.
+
+    Returns
+    -------
+    Result : status, reason and message, the weights, the history and the figures of the run.
+    """
+    from mlpar.parallel.comm import wrap
+    comm = wrap(comm)
+    if isinstance(options, Config):
+        cfg = options.validate()
+    else:
+        cfg = Config(**(options or {})).validate()
+    _initialise_petsc(comm, petsc_options or [])
+    on_record = None if on_iteration is None else (lambda rec, st: on_iteration(rec, st.x))
+    out = train(cfg, comm, on_record=on_record)
+    st = out.state
+    return Result(st.status, st.reason, st.message, st.x, cfg.layout, st.iteration, out.loss,
+                  out.gnorm, out.rmse, out.flops_matvec, out.wall_time, st.history, cfg)

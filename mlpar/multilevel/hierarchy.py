@@ -1,0 +1,172 @@
+"""The neuron hierarchy below the trained network: a list of coarse levels, plain data.
+
+Level l − 1 is obtained from level l by Ruge–Stüben coarsening of the neurons
+(:mod:`mlpar.multilevel.amg`) of the network linearised at x_k; it holds the
+transfer P_l (r_l × r_{l−1}, applied to every parameter block), the narrower
+network's objective and its own subproblem solver.  Rank 0 coarsens and
+broadcasts, so every rank holds the same operators.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import scipy.sparse as sp
+
+from mlpar.multilevel import amg, models
+from mlpar.multilevel.parameters import MultilevelParameters
+from mlpar.protocols import Linearization
+
+
+@dataclass
+class Level:
+    """One coarse level: the transfer from it to the level above, its narrower network's
+    objective, and its solver."""
+
+    transfer: amg.Transfer
+    objective: object
+    solver: object
+
+    @property
+    def width(self) -> int:
+        return self.transfer.widths[1]
+
+
+class Hierarchy:
+    """The coarse levels below the trained network, finest first.
+
+    ``levels[j]`` is level L−j−1; its transfer maps it to level L−j.  ``built_at`` is the
+    fine iteration of the last build (−1: none yet).
+    """
+
+    def __init__(self, fine, make_solver: Callable, prm: MultilevelParameters):
+        self.fine = fine
+        self.comm = fine.comm
+        self.make_solver = make_solver
+        self.prm = prm
+        self.levels: list[Level] = []
+        self.built_at = -1
+        self.built_from: Linearization | None = None
+
+    def __repr__(self) -> str:
+        """The level table: width, parameters, nonzeros of P and coarsening ratio per level."""
+        rows = [f"{'level':>5} {'width':>7} {'params':>8} {'nnz(P)':>8} {'ratio':>6}",
+                f"{len(self.levels):5d} {self.fine.layout.width:7d} {self.fine.n:8d} "
+                f"{'':>8} {'':>6}"]
+        above = self.fine.layout.width
+        for j, level in enumerate(self.levels):
+            rows.append(f"{len(self.levels) - j - 1:5d} {level.width:7d} {level.objective.n:8d} "
+                        f"{level.transfer.P.nnz:8d} {level.width / above:6.3f}")
+            above = level.width
+        return "\n".join(rows)
+
+    def destroy(self) -> None:
+        for level in self.levels:
+            level.solver.destroy()
+        self.levels = []
+
+    @property
+    def widths(self) -> list[int]:
+        return [self.fine.layout.width] + [level.width for level in self.levels]
+
+    def _transfer_at(self, objective, lin: Linearization) -> amg.Transfer | None:
+        """Coarsen the neurons of ``objective``'s network linearised in ``lin`` (None: no
+        coarser level)."""
+        layout = objective.layout
+        blocks = self.comm.sum_to_root(amg.gram_blocks(lin.J, layout))
+        transfer = None
+        if blocks is not None:
+            A = amg.auxiliary_matrix(blocks)
+            transfer = amg.coarsen(A, theta=self.prm.theta, strength=self.prm.strength,
+                                   interpolation=self.prm.interpolation,
+                                   blocks=layout.n_blocks)
+            if amg.stalled(transfer, self.prm.max_coarse_ratio) or transfer.widths[1] < 1:
+                transfer = None
+            elif self.prm.coarse_model != "network" and self.prm.galerkin_basis == "orthonormal":
+                transfer = amg.orthonormalized(transfer)
+        return self.comm.bcast(transfer)
+
+    def build(self, lin: Linearization, iteration: int) -> None:
+        """Build every level below the fine one from the linearisation ``lin`` at x_k."""
+        self.destroy()
+        self.built_at = iteration
+        self.built_from = lin
+        objective = self.fine
+        while len(self.levels) + 1 < self.prm.levels and objective.layout.width > self.prm.min_width:
+            transfer = self._transfer_at(objective, lin)
+            if transfer is None:
+                break
+            self._add_level(transfer)
+            if len(self.levels) + 1 < self.prm.levels:
+                objective, y0 = self.coarse_model(len(self.levels) - 1, objective, lin)
+                lin = objective.linearize(y0)
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The hierarchy as named arrays (checkpointed); empty if none is built.
+        A resumed run needs it even when it is rebuilt at every recursive attempt: the
+        screening of the next rebuild reads it."""
+        if self.built_at < 0:
+            return {}
+        out = {"built_at": np.array([self.built_at])}
+        for j, level in enumerate(self.levels):
+            t = level.transfer
+            out.update({f"P{j}_data": t.P.data, f"P{j}_indices": t.P.indices,
+                        f"P{j}_indptr": t.P.indptr, f"P{j}_shape": np.array(t.P.shape),
+                        f"P{j}_coarse": t.coarse, f"P{j}_alpha": np.array([t.alpha])})
+        return out
+
+    def restore(self, arrays: dict[str, np.ndarray]) -> None:
+        """Rebuild the levels that :meth:`state` gave (so a resumed run reuses them)."""
+        self.destroy()
+        if "built_at" not in arrays:
+            return
+        self.built_at = int(arrays["built_at"][0])
+        j = 0
+        while f"P{j}_data" in arrays:
+            P = sp.csr_matrix((arrays[f"P{j}_data"], arrays[f"P{j}_indices"],
+                               arrays[f"P{j}_indptr"]), shape=tuple(arrays[f"P{j}_shape"]))
+            self._add_level(amg.Transfer(P, arrays[f"P{j}_coarse"],
+                                         float(arrays[f"P{j}_alpha"][0]),
+                                         self.fine.layout.n_blocks))
+            j += 1
+
+    def _add_level(self, transfer: amg.Transfer) -> None:
+        base = self.fine.narrower(transfer.widths[1])
+        self.levels.append(Level(transfer, base, self.make_solver(base)))
+
+    def coarse_model(self, j: int, objective, lin: Linearization):
+        """The coarse objective of level L−j−1 at the linearisation ``lin`` of ``objective``
+        (level L−j), and its x_0.
+
+        ``galerkin``: the level's Taylor model restricted to range(P), from s = 0.
+        ``restricted``: the level's own loss on x_k + range(P), from y = 0.
+        ``network``: the narrower network f^{l−1} from x_0 (see :meth:`start`); the caller
+        adds the first-order correction.
+        """
+        level = self.levels[j]
+        if self.prm.coarse_model == "network":
+            return level.objective, self.start(j, lin.x)
+        model = models.galerkin if self.prm.coarse_model == "galerkin" else models.restricted
+        return model(objective, lin, level.transfer), np.zeros(level.objective.n)
+
+    def start(self, j: int, x: np.ndarray) -> np.ndarray:
+        """The coarse starting point x_0 of level L−j−1 from the level-(L−j) iterate x."""
+        t = self.levels[j].transfer
+        self._charge(t)
+        if self.prm.coarse_start == "injection":
+            return t.inject(x)
+        return t.collect(x) if self.prm.coarse_start == "collect" else t.restrict(x)
+
+    def restrict(self, j: int, g: np.ndarray) -> np.ndarray:
+        self._charge(self.levels[j].transfer)
+        return self.levels[j].transfer.restrict(g)
+
+    def prolong(self, j: int, y: np.ndarray) -> np.ndarray:
+        self._charge(self.levels[j].transfer)
+        return self.levels[j].transfer.prolong(y)
+
+    def _charge(self, t: amg.Transfer) -> None:
+        """A transfer applies P or Pᵀ to every parameter block: 2·(d+2)·nnz(P) flops."""
+        self.fine.flops.add(2.0 * t.blocks * t.P.nnz)
