@@ -66,9 +66,9 @@ from benchrun import ROOT
 sys.path.insert(0, str(ROOT))   # this checkout's mlpar, not an installed one
 
 # mlpar's model functions: the one place that names their modules.
-from mlpar.network import initial_parameters  # noqa: E402
-from mlpar.problems import (ResidualBlock, default_point_count, make_problem, rmse,  # noqa: E402
-                            test_points)
+from mlpar.model.network import initial_parameters  # noqa: E402
+from mlpar.model.problems import (ResidualBlock, default_point_count, make_problem,  # noqa: E402
+                                  rmse, test_points)
 
 TARGET_RMSE = 1e-3
 QUICK_TIME_CAP = 2.0
@@ -243,43 +243,41 @@ def residual_block(case: Case) -> ResidualBlock:
 
 # ----------------------------------------------------------------------------------- mlpar
 
-def mlpar_solve(spec: dict, comm, on_iteration) -> str:
-    """Train with mlpar in this process; ``on_iteration(record, x)`` after every fine
-    iteration returns True to stop the run (collectively: rank 0's answer counts).
-    Returns the run's status.
-
-    The one place that calls mlpar's training entry point.
+def mlpar_solve(spec: dict, on_iteration) -> str:
+    """Train with mlpar in this process (:func:`mlpar.solve`) on the ranks of the job;
+    ``on_iteration(record, x)`` runs on rank 0 after every fine iteration and returns True to
+    end the run (every rank then raises :class:`StopRun` out of ``mlpar.solve``). Returns
+    the run's status, ``stopped`` when ``on_iteration`` ended it.
     """
-    from mlpar.config import Config
-    from mlpar.train import train
+    import mlpar
+    from mpi4py import MPI
 
-    decision = {"stop": False}
+    comm = MPI.COMM_WORLD
 
-    def on_record(record, state):
-        decision["stop"] = bool(on_iteration(record, state.x)) if comm.is_root else False
+    def callback(record, x):
+        stop = bool(on_iteration(record, x)) if comm.rank == 0 else None
+        if comm.bcast(stop, root=0):
+            raise StopRun
 
-    def should_stop(state):
-        return comm.bcast(decision["stop"] if comm.is_root else None)
-
-    cfg = Config(**spec).validate()
-    return train(cfg, comm, on_record=on_record, should_stop=should_stop).state.status
+    try:
+        return mlpar.solve(spec, comm=comm, on_iteration=callback).status
+    except StopRun:
+        return "stopped"
 
 
 def run_mlpar(case: Case, method: Method, seed: int, tracker: Tracker) -> SeedResult:
     """mlpar on the ranks of this job; rank 0's tracker holds the result."""
-    from mlpar.comm import world
-
-    comm = world()
     spec = {"problem": case.problem, "nu": case.nu, "width": case.width, "points": case.points,
             "method": method.name.split()[1], "seed": seed, "init": case.init,
-            "max_iter": 10 ** 9, "out": "unused.h5", "quiet": True}   # train() writes no file
+            "max_iter": 10 ** 9}
 
     def on_iteration(record, x):
         return tracker.iterate(x, clock=record.time)
 
-    status = mlpar_solve(spec, comm, on_iteration)
-    return tracker.result(seed, "failed" if status == "failed" else None,
-                          f"mlpar status {status}" if status == "failed" else "")
+    status = mlpar_solve(spec, on_iteration)
+    if status == "stopped":
+        return tracker.result(seed)
+    return tracker.result(seed, "failed" if status == "failed" else None, f"mlpar {status}")
 
 
 # ----------------------------------------------------------------------------------- scipy
@@ -553,7 +551,7 @@ def mlpar_command_time(case: Case, method: Method, seed: int, iterations: int,
                        timeout: float) -> tuple[float | None, str]:
     """Wall time of ``mpiexec -n N python -m mlpar ... --max-iter K``; checks the RMSE of
     its output file."""
-    from mlpar.output import read_result
+    from mlpar.io.output import read_result
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run.h5"
