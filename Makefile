@@ -18,6 +18,7 @@ setup:
 run: setup
 	@mkdir -p runs
 	$(MPIRUN) -n $(NP) $(PY) -m mpi4py -m mlpar --out runs/default.h5 --force $(ARGS)
+	$(PY) -m mlpar.plot runs/default.h5 --out runs/default.png
 
 test: setup test-serial test-mpi
 

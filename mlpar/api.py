@@ -21,8 +21,14 @@ from mlpar.config import Config
 from mlpar.model import losses
 from mlpar.model.layout import ParameterLayout
 from mlpar.model.network import apply_operator, initial_parameters
-from mlpar.model.problems import (ResidualBlock, default_point_count, make_problem, rmse,
-                                  test_points, training_points)
+from mlpar.model.problems import (
+    ResidualBlock,
+    default_point_count,
+    make_problem,
+    rmse,
+    test_points,
+    training_points,
+)
 from mlpar.multilevel.hierarchy import Hierarchy
 from mlpar.multilevel.parameters import MultilevelParameters
 from mlpar.multilevel.recursion import MultilevelMethod
@@ -85,9 +91,18 @@ def multilevel_parameters(cfg: Config) -> MultilevelParameters:
     return MultilevelParameters(**given, eps_h=cfg.gtol)
 
 
+def release_petsc_objects(comm: Comm) -> None:
+    """Destroy, collectively and now, the PETSc objects whose Python handles are gone.
+
+    petsc4py defers such destructions to PETSc's garbage list; left there, they would be
+    destroyed at interpreter exit on a communicator the caller may have freed by then."""
+    from petsc4py import PETSc
+    PETSc.garbage_cleanup(comm.mpi)
+
+
 def build(cfg: Config, comm: Comm):
     """(objective, solver, method, hierarchy or None) of the configured run on ``comm``."""
-    from mlpar.linalg.lanczos import CubicSolver       # PETSc: imported once it is initialised
+    from mlpar.linalg.lanczos import CubicSolver  # PETSc: imported once it is initialised
     from mlpar.linalg.linsolve import RegularizedSolver
     problem = make_problem(cfg.problem, cfg.nu)
     t, m, _ = problem_size(cfg)
@@ -136,6 +151,7 @@ def train(cfg: Config, comm: Comm, on_record=None, should_stop=None,
         solver.destroy()
         if hierarchy is not None:
             hierarchy.destroy()
+        release_petsc_objects(comm)
     error, solution = evaluate(cfg, state.x)
     return Outcome(state, state.f, state.gnorm, error, state.flops, state.elapsed,
                    problem_size(cfg)[0], solution)
@@ -163,14 +179,16 @@ class Result:
     config: Config
 
 
-def _initialise_petsc(comm: Comm, petsc_options: list[str]) -> None:
+def _initialise_petsc(petsc_options: list[str]) -> None:
     import petsc4py
     if "petsc4py.PETSc" in sys.modules:
         if petsc_options:   # PETSc already runs: add them to its options database
             from petsc4py import PETSc
             PETSc.Options().insertString(" ".join(petsc_options))
         return
-    petsc4py.init(["mlpar"] + list(petsc_options), comm=comm.mpi)
+    # PETSc's world stays MPI's: every PETSc object is created on an explicit communicator,
+    # and a caller's communicator may be freed before PETSc finalises at exit.
+    petsc4py.init(["mlpar"] + list(petsc_options))
 
 
 def solve(options: dict | Config | None = None, comm=None,
@@ -199,7 +217,7 @@ def solve(options: dict | Config | None = None, comm=None,
         cfg = options.validate()
     else:
         cfg = Config(**(options or {})).validate()
-    _initialise_petsc(comm, petsc_options or [])
+    _initialise_petsc(petsc_options or [])
     on_record = None if on_iteration is None else (lambda rec, st: on_iteration(rec, st.x))
     out = train(cfg, comm, on_record=on_record)
     st = out.state

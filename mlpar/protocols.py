@@ -31,6 +31,11 @@ class LinearSolveError(RuntimeError):
         self.reason = reason
 
 
+class SolverOptionsError(ValueError):
+    """The solver options (the PETSc options database) ask for something the solver
+    refuses: raised on every rank of the solver at once (exit status 2)."""
+
+
 class FlopCounter:
     """Floating-point operations spent in matrix–vector products, all levels together
     (the seed's measure of cost)."""

@@ -31,20 +31,16 @@ def worker(t: int, r: int, loss: str, products: int, iterations: int, krylov: in
     petsc4py.init(["bench"])
     import numpy as np
 
-    from mlpar.arc import AdaptiveCubic
-    from mlpar.comm import world
-    from mlpar.lanczos import CubicSolver
-    from mlpar.leastsquares import FlopCounter
-    from mlpar.lm import LMParameters, State, run
-    from mlpar.network import initial_parameters
-    from mlpar.problems import ResidualBlock, make_problem
-    from mlpar.secondorder import SmoothLoss
+    from mlpar.api import build
+    from mlpar.config import Config
+    from mlpar.model.network import initial_parameters
+    from mlpar.optim.driver import State, Tolerances, run
+    from mlpar.parallel.comm import world
 
     comm = world()
-    prob = make_problem("fit", 20.0)
-    lo, hi = comm.block_range(t)
-    obj = SmoothLoss(ResidualBlock(prob, "sigmoid", t, 1.0, lo, hi), comm, t, 3 * r,
-                     FlopCounter(), loss)
+    cfg = Config(problem="fit", nu=20.0, width=r, points=t, method="arc", loss=loss,
+                 krylov_max_it=krylov).validate()
+    obj, solver, method, _ = build(cfg, comm)
     x = initial_parameters(r, 20.0, 0)
 
     comm.barrier()
@@ -62,12 +58,10 @@ def worker(t: int, r: int, loss: str, products: int, iterations: int, krylov: in
     comm.barrier()
     t_prod = (time.perf_counter() - t0) / products
 
-    solver = CubicSolver(comm, obj.n, max_it=krylov)
-    method = AdaptiveCubic(obj, solver, LMParameters())
     state = State(x, 0.05, f0=lin.f)
     comm.barrier()
     t0 = time.perf_counter()
-    state = run(method, state, max_iter=iterations, gtol=0.0, ftol=0.0)
+    state = run(method, state, Tolerances(max_iter=iterations, gtol=0.0, ftol=0.0))
     comm.barrier()
     t_iter = (time.perf_counter() - t0) / max(1, state.iteration)
     lanczos = sum(rec.ksp_its for rec in state.history) / max(1, state.iteration)

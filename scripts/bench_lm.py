@@ -30,20 +30,15 @@ def worker(t: int, r: int, products: int, iterations: int, ksp_max_it: int) -> N
     petsc4py.init(["bench", "-ksp_max_it", str(ksp_max_it)])
     import numpy as np
 
-    from mlpar.comm import world
+    from mlpar.api import build
     from mlpar.config import Config
-    from mlpar.leastsquares import FlopCounter, LeastSquares
-    from mlpar.linsolve import RegularizedSolver
-    from mlpar.lm import LevenbergMarquardt, LMParameters, State, run
-    from mlpar.network import initial_parameters
-    from mlpar.problems import ResidualBlock, make_problem
+    from mlpar.model.network import initial_parameters
+    from mlpar.optim.driver import State, Tolerances, run
+    from mlpar.parallel.comm import world
 
     comm = world()
-    cfg = Config(problem="fit", nu=20.0, width=r, points=t)
-    prob = make_problem(cfg.problem, cfg.nu)
-    lo, hi = comm.block_range(t)
-    flops = FlopCounter()
-    obj = LeastSquares(ResidualBlock(prob, cfg.activation, t, 1.0, lo, hi), comm, t, 3 * r, flops)
+    cfg = Config(problem="fit", nu=20.0, width=r, points=t, method="lm").validate()
+    obj, solver, method, _ = build(cfg, comm)
     x = initial_parameters(r, cfg.nu, 0)
 
     comm.barrier()
@@ -61,12 +56,10 @@ def worker(t: int, r: int, products: int, iterations: int, ksp_max_it: int) -> N
     comm.barrier()
     t_prod = (time.perf_counter() - t0) / products
 
-    solver = RegularizedSolver(obj, "auto")
-    method = LevenbergMarquardt(obj, solver, LMParameters())
     state = State(x, 0.05, f0=lin.f)
     comm.barrier()
     t0 = time.perf_counter()
-    state = run(method, state, max_iter=iterations, gtol=0.0, ftol=0.0)
+    state = run(method, state, Tolerances(max_iter=iterations, gtol=0.0, ftol=0.0))
     comm.barrier()
     t_iter = (time.perf_counter() - t0) / max(1, state.iteration)
     form = solver.choose_form(lin)

@@ -50,17 +50,19 @@ def worker(problem: str, nu: float, width: int, method: str, iterations: int) ->
     import petsc4py
     petsc4py.init(["bench"])
 
-    from mlpar import leastsquares, linsolve, multilevel, problems
-    from mlpar.comm import world
+    from mlpar.api import train
     from mlpar.config import Config
-    from mlpar.train import train
+    from mlpar.linalg import linsolve
+    from mlpar.model import problems
+    from mlpar.multilevel import hierarchy, models
+    from mlpar.parallel.comm import world
 
     table = defaultdict(lambda: [0, 0.0])
     block = problems.ResidualBlock
     block.residuals_and_jacobian = _timed(table, "J", block.residuals_and_jacobian)
     block.residuals = _timed(table, "F", block.residuals)
-    leastsquares.coarse_jacobian = _timed(table, "J·P", leastsquares.coarse_jacobian)
-    multilevel.Hierarchy._transfer_at = _timed(table, "AMG", multilevel.Hierarchy._transfer_at)
+    models.coarse_jacobian = _timed(table, "J·P", models.coarse_jacobian)
+    hierarchy.Hierarchy._transfer_at = _timed(table, "AMG", hierarchy.Hierarchy._transfer_at)
     linsolve.RegularizedSolver.solve = _timed(table, "solve", linsolve.RegularizedSolver.solve)
 
     comm = world()

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mlpar.output import OutputFileError, read_result  # noqa: E402
+from mlpar.io.output import OutputFileError, read_result  # noqa: E402
 
 COLUMNS = ["file", "status", "problem", "nu", "width", "method", "seed", "iterations", "loss",
            "rmse", "flops_matvec", "nranks", "wall_time"]

@@ -9,13 +9,16 @@ Usage (from the repository root, after ``make setup``)::
     .venv/bin/python scripts/reproduce_tables.py --label spread -- --init spread  # extra mlpar options
     .venv/bin/python scripts/reproduce_tables.py --methods arc rarc --label arc
     .venv/bin/python scripts/reproduce_tables.py --methods arc rarc --set losses --label losses
+    .venv/bin/python scripts/reproduce_tables.py --seeds 0 --out /tmp/t.md --plot docs/figures/seed-comparison.png
 
 Each run is ``mpiexec -n RANKS python -m mlpar --problem P --nu NU --width R --method M
 --seed S`` (plus the extra options); the table gives the mean iteration count, the RMSE range,
 the median flops, the range of the flops "save" (flops_matvec of LM / flops_matvec of RLM,
 seed by seed), and the wall-time ratio, next to the figures of the talk.  ``--set losses``
 runs instead the ``fit`` problem with each loss (l2, l1, logistic), for the higher-order
-methods (``--methods arc rarc``).
+methods (``--methods arc rarc``).  ``--plot FIG.png`` also draws, from the same runs, the loss
+of both methods against the iteration and against flops_matvec on each problem (one line per
+seed).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mlpar.output import read_result  # noqa: E402
+from mlpar.io.output import read_result  # noqa: E402
 
 EXPERIMENTS = {
     # (label, problem, nu, width, options, seed's LM iter, RLM iter, RMSE, save)
@@ -50,7 +53,7 @@ EXPERIMENTS = {
 }
 
 
-def run_one(problem, nu, width, method, seed, ranks, extra, workdir) -> dict:
+def run_one(problem, nu, width, method, seed, ranks, extra, workdir) -> Path:
     out = Path(workdir) / f"{problem}-{nu:g}-{width}-{method}-{seed}-{'_'.join(extra)}.h5"
     cmd = ["mpiexec", "--map-by", ":OVERSUBSCRIBE", "-n", str(ranks), sys.executable, "-m",
            "mlpar", "--problem", problem, "--nu", str(nu), "--width", str(width), "--method",
@@ -60,7 +63,42 @@ def run_one(problem, nu, width, method, seed, ranks, extra, workdir) -> dict:
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode not in (0, 3):
         raise SystemExit(f"run failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr}")
-    return read_result(str(out))["attrs"]
+    return out
+
+
+def comparison_figure(outputs: dict[str, dict[str, list[Path]]]):
+    """The seed's comparison: loss against iteration (top row) and against flops_matvec
+    (bottom row), one column per problem, one line per method and seed.
+
+    Parameters
+    ----------
+    outputs : dict
+        {problem label: {method: [output file of each seed]}}.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    # imported here: the tables alone do not need matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from mlpar.plot import read_run
+
+    fig = Figure(figsize=(4.2 * len(outputs), 6.4), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(2, len(outputs), squeeze=False)
+    for col, (label, by_method) in enumerate(outputs.items()):
+        for color, (method, paths) in zip(("C0", "C3"), by_method.items()):
+            for k, path in enumerate(paths):
+                history = read_run(path).history
+                for ax, x in zip(axes[:, col], ("iteration", "flops_matvec")):
+                    ax.plot(history[x], history["loss"], color=color, linewidth=1, alpha=0.8,
+                            label=method if k == 0 else None)
+        axes[0, col].set(title=label, xlabel="iteration", ylabel="loss f", yscale="log")
+        axes[1, col].set(xlabel="flops_matvec", ylabel="loss f", xscale="log", yscale="log")
+        axes[0, col].legend()
+    return fig
 
 
 def main() -> None:
@@ -73,6 +111,8 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "docs" / "results.md"))
     ap.add_argument("--label", default="default",
                     help="names the table's block in --out (each label has its own block)")
+    ap.add_argument("--plot", metavar="FIG.png",
+                    help="also draw the loss of both methods against iteration and flops")
     ap.add_argument("extra", nargs=argparse.REMAINDER, help="options passed to mlpar (after --)")
     args = ap.parse_args()
     extra = [a for a in args.extra if a != "--"]
@@ -82,11 +122,15 @@ def main() -> None:
              f"| save (flops {base}/{multi}) | median save | wall time ratio | seed's LM/RLM iter "
              f"| seed's RMSE | seed's RLM save | status |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    outputs = {}
     with tempfile.TemporaryDirectory() as workdir:
         for label, problem, nu, width, options, it_lm, it_rlm, rmse_seed, save_seed \
                 in EXPERIMENTS[args.set]:
-            res = {m: [run_one(problem, nu, width, m, s, args.ranks, [*options, *extra], workdir)
-                       for s in args.seeds] for m in (base, multi)}
+            outputs[label] = {m: [run_one(problem, nu, width, m, s, args.ranks,
+                                          [*options, *extra], workdir) for s in args.seeds]
+                              for m in (base, multi)}
+            res = {m: [read_result(str(path))["attrs"] for path in paths]
+                   for m, paths in outputs[label].items()}
             saves = [a["flops_matvec"] / b["flops_matvec"] for a, b in zip(res[base], res[multi])]
             walls = [a["wall_time"] / b["wall_time"] for a, b in zip(res[base], res[multi])]
             for m, seed_iter in ((base, it_lm), (multi, it_rlm)):
@@ -101,6 +145,9 @@ def main() -> None:
                              f"{rmse_seed} | {save_seed if m == multi else ''} | "
                              f"{', '.join(sorted(status))} |")
             print(lines[-2], lines[-1], sep="\n", flush=True)
+        if args.plot:
+            comparison_figure(outputs).savefig(args.plot, dpi=80)
+            print(f"figure written to {args.plot}")
     table = "\n".join(lines)
     header = (f"Command: `{command}` ({args.ranks} MPI ranks, seeds {args.seeds}); machine: "
               f"{platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}.\n")

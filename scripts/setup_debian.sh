@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Prepare .venv on Debian 12 / Ubuntu: Debian's MPI, PETSc, mpi4py and h5py, a venv that
+# Prepare .venv on Debian 12 / Ubuntu: Debian's MPI, PETSc, mpi4py, h5py and matplotlib, a venv that
 # sees them, and mlpar installed editable with its test tools. Idempotent: what is
 # already there is skipped. (Clusters: see README, "Running with your site's PETSc".)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
-PKGS="python3-venv python3-petsc4py-real python3-mpi4py python3-h5py-mpi python3-scipy openmpi-bin python3-pytest"
+# python3-matplotlib (for python -m mlpar.plot) is Debian's: built against Debian's numpy 1.24,
+# where the index's wheels would pull numpy 2 into the venv.
+PKGS="python3-venv python3-petsc4py-real python3-mpi4py python3-h5py-mpi python3-scipy openmpi-bin python3-pytest python3-matplotlib"
 
 missing=$(dpkg-query -W -f='${Package} ${Status}\n' $PKGS 2>/dev/null | awk '$4 != "installed" {print $1}' || true)
 for p in $PKGS; do dpkg-query -W "$p" >/dev/null 2>&1 || missing="$missing $p"; done
@@ -37,6 +39,6 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints-debian.
     "$VENV/bin/pip" install -q --disable-pip-version-check --no-build-isolation --no-deps -e .
     touch "$stamp"
 fi
-"$VENV/bin/python" -c 'import mlpar, mpi4py, petsc4py, h5py, numpy, scipy, pyamg; from petsc4py import PETSc' \
+"$VENV/bin/python" -c 'import mlpar, mpi4py, petsc4py, h5py, numpy, scipy, pyamg, matplotlib; from petsc4py import PETSc' \
     || { echo "setup: the environment in $VENV does not import" >&2; exit 1; }
 echo "setup: $VENV ready"

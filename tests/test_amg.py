@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from mlpar.multilevel import amg
+from mlpar.model.layout import ParameterLayout
 from mlpar.model.network import initial_parameters
 from mlpar.model.problems import ResidualBlock, make_problem
+from mlpar.multilevel import amg
 
 
 def _jacobian(nu=20.0, width=128, seed=0):
@@ -19,16 +20,16 @@ def _jacobian(nu=20.0, width=128, seed=0):
 
 def _neuron_graph(width=128, seed=0):
     J = _jacobian(width=width, seed=seed)
-    return amg.auxiliary_matrix(amg.gram_blocks(J, width))
+    return amg.auxiliary_matrix(amg.gram_blocks(J, ParameterLayout(width)))
 
 
 def test_gram_blocks_are_the_diagonal_blocks_of_JtJ():
     J = _jacobian(width=16)
     B = J.T @ J
-    blocks = amg.gram_blocks(J, 16)
+    blocks = amg.gram_blocks(J, ParameterLayout(16))
     for k in range(3):
         assert np.allclose(blocks[k], B[16 * k:16 * (k + 1), 16 * k:16 * (k + 1)], rtol=1e-12)
-    assert np.array_equal(amg.gram_blocks(np.zeros((0, 12)), 4), np.zeros((3, 4, 4)))
+    assert np.array_equal(amg.gram_blocks(np.zeros((0, 12)), ParameterLayout(4)), np.zeros((3, 4, 4)))
 
 
 def test_auxiliary_matrix_normalises_each_block_by_its_infinity_norm():

@@ -4,19 +4,20 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
-from mlpar.model import losses
-from mlpar.multilevel import amg
-from mlpar.model.activations import NAMES as ACTIVATIONS
-from mlpar.linalg.cubic import cubic_minimizer
-from mlpar.parallel.comm import Comm
+from mlpar.api import train
 from mlpar.config import Config
+from mlpar.linalg.cubic import cubic_minimizer
 from mlpar.linalg.lanczos import CubicSolver
-from mlpar.leastsquares import FlopCounter
+from mlpar.model import losses
+from mlpar.model.activations import NAMES as ACTIVATIONS
+from mlpar.model.layout import ParameterLayout
 from mlpar.model.network import initial_parameters
 from mlpar.model.problems import NAMES as PROBLEMS
 from mlpar.model.problems import ResidualBlock, make_problem
+from mlpar.multilevel import amg, models
+from mlpar.parallel.comm import Comm
 from mlpar.parallel.smoothloss import SmoothLoss
-from mlpar.api import train
+from mlpar.protocols import FlopCounter
 
 SELF = Comm(MPI.COMM_SELF)
 
@@ -26,7 +27,7 @@ def _objective(problem="poisson", activation="sigmoid", loss="l2", nu=4.0, width
     prob = make_problem(problem, nu)
     m = t + len(prob.boundary)
     block = ResidualBlock(prob, activation, t, 0.7, 0, m)
-    return SmoothLoss(block, SELF, m, 3 * width, FlopCounter(), loss, delta)
+    return SmoothLoss(block, SELF, m, ParameterLayout(width), FlopCounter(), loss, delta)
 
 
 @pytest.mark.parametrize("loss", losses.NAMES)
@@ -234,9 +235,9 @@ def test_galerkin_quadratic_is_coherent_to_second_order():
     obj = _objective("helmholtz", "tanh", "logistic", nu=3.0, width=40, t=13)
     x = initial_parameters(40, 3.0, 4)
     lin = obj.linearize(x)
-    A = amg.auxiliary_matrix(amg.gram_blocks(lin.J, 40))
+    A = amg.auxiliary_matrix(amg.gram_blocks(lin.J, ParameterLayout(40)))
     t = amg.orthonormalized(amg.coarsen(A))
-    q = obj.galerkin(lin, t)
+    q = models.galerkin(obj, lin, t)
     s0 = np.zeros(q.n)
     lin0 = q.linearize(s0)
     assert lin0.f == lin.f

@@ -3,8 +3,10 @@
 import hashlib
 import os
 import random
+import shutil
 import signal
 import time
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -14,6 +16,7 @@ from helpers import run_mlpar, start_mlpar
 from mlpar.io.checkpoint import SCALARS, read_checkpoint
 from mlpar.io.output import HISTORY_FIELDS, read_result
 
+DATA = Path(__file__).parent / "data"
 RUN = ["--problem", "poisson", "--nu", "10", "--width", "128", "--ftol", "1e-14", "--quiet",
        "--seed", "3"]
 
@@ -223,7 +226,8 @@ def test_reading_options_and_files_does_not_initialise_petsc():
     would drop the PETSc options and run PetscInitialize (collective) on one rank only."""
     import subprocess
     import sys
-    code = ("import sys, mlpar.__main__, mlpar.checkpoint, mlpar.config, mlpar.output; "
+    code = ("import sys, mlpar.__main__, mlpar.cli.main, mlpar.io.checkpoint, mlpar.config, "
+            "mlpar.io.output; "
             "assert 'petsc4py.PETSc' not in sys.modules, 'PETSc imported too early'")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
 
@@ -234,7 +238,7 @@ def test_a_reused_hierarchy_is_checkpointed_and_resumed_bit_for_bit(tmp_path):
     assert run_mlpar([*args, "--max-iter", "60", "--out", full], 1).returncode == 0
     assert run_mlpar([*args, "--max-iter", "25", "--out", part], 1).returncode == 0
     with h5py.File(part, "r") as fh:
-        assert "P0_data" in fh["checkpoint/method_state"]
+        assert "P0_data" in fh["checkpoint/components/hierarchy"]
     proc = run_mlpar(["--resume", part, "--max-iter", "60"], 1)
     assert proc.returncode == 0, proc.stderr
     _same_run(full, part)
@@ -269,19 +273,42 @@ def test_resume_right_after_a_rejected_step_is_bit_for_bit(tmp_path, reference, 
     proc = run_mlpar([*RUN, "--method", method, "--max-iter", str(stop), "--out", out], 2)
     assert proc.returncode == 0, proc.stderr
     with h5py.File(out, "r") as fh:
-        assert fh["checkpoint/method_state/krylov_size"][0] > 0
+        assert fh["checkpoint/components/solver/krylov_size"][0] > 0
     proc = run_mlpar(["--resume", out, "--max-iter", "120"], 2)
     assert proc.returncode == 0, proc.stderr
     _same_run(ref, out)
 
 
-def _schema1_state_digest(state) -> str:
-    """The state digest as schema 1 computed it (no level widths in the history)."""
+#: Checkpoints written by mlpar's schema 2 (before the components had groups of their own),
+#: with RUN: rlm stopped at iteration 45, arc at 35 just after a rejected step.
+SCHEMA2 = {"rlm": (DATA / "schema2-rlm-45.h5", 45), "arc": (DATA / "schema2-arc-35.h5", 35)}
+
+
+@pytest.mark.parametrize("method", sorted(SCHEMA2))
+def test_a_schema_2_checkpoint_still_resumes_bit_for_bit(tmp_path, reference, method):
+    """Its flat ``method_state`` (hierarchy, cost-aware choice, Krylov size) is handed to the
+    components it belongs to: the resumed run is the uninterrupted one."""
+    fixture, stopped = SCHEMA2[method]
+    out = tmp_path / "v2.h5"
+    shutil.copy(fixture, out)
+    _, state = read_checkpoint(out)
+    assert state.iteration == stopped and state.components
+    proc = run_mlpar(["--resume", out, "--max-iter", "120"], 1)
+    assert proc.returncode == 0, proc.stderr
+    ref, res = read_result(reference(method, 1)), read_result(out)
+    assert np.array_equal(res["params"], ref["params"])
+    assert res["attrs"]["flops_matvec"] == ref["attrs"]["flops_matvec"]
+    assert np.array_equal(res["history"]["loss"], ref["history"]["loss"])
+
+
+def _schema1_state_digest(state, flat: dict) -> str:
+    """The state digest as schema 1 computed it (no level widths, no solver reasons in the
+    history; the flat ``method_state``)."""
     h = hashlib.sha256()
     arrays = [state.x, np.array([float(getattr(state, k)) for k in SCALARS]),
               *(np.asarray([getattr(r, k) for r in state.history], dtype=np.float64)
-                for k in HISTORY_FIELDS if k != "widths"),
-              *(state.method_state[k] for k in sorted(state.method_state))]
+                for k in HISTORY_FIELDS if k not in ("widths", "ksp_reason")),
+              *(flat[k] for k in sorted(flat))]
     for a in arrays:
         h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
     return h.hexdigest()
@@ -291,14 +318,14 @@ def test_a_schema_1_checkpoint_without_level_widths_still_resumes(tmp_path, refe
     """A checkpoint written before the history recorded the level widths resumes bit for bit;
     its iterations get widths 0, the later ones are recorded as in an uninterrupted run."""
     out = tmp_path / "v1.h5"
-    proc = run_mlpar([*RUN, "--method", "rlm", "--max-iter", "45", "--out", out], 1)
-    assert proc.returncode == 0, proc.stderr
+    shutil.copy(SCHEMA2["rlm"][0], out)
     _, state = read_checkpoint(out)
     with h5py.File(out, "r+") as fh:
         g = fh["checkpoint"]
+        flat = {k: v[()] for k, v in g["method_state"].items()}
         del g["history/widths"]
         g.attrs["schema_version"] = 1
-        g.attrs["state_sha256"] = _schema1_state_digest(state)
+        g.attrs["state_sha256"] = _schema1_state_digest(state, flat)
     proc = run_mlpar(["--resume", out, "--max-iter", "120"], 1)
     assert proc.returncode == 0, proc.stderr
     ref, res = read_result(reference("rlm", 1)), read_result(out)

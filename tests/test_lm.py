@@ -5,10 +5,10 @@ import math
 import pytest
 from mpi4py import MPI
 
-from mlpar.parallel.comm import Comm
+from mlpar.api import train
 from mlpar.config import Config
 from mlpar.optim.common import LMParameters, ratio, update_lambda
-from mlpar.api import train
+from mlpar.parallel.comm import Comm
 
 
 def test_lambda_update_three_cases():

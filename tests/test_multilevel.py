@@ -4,16 +4,28 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
-from mlpar.parallel.comm import Comm
+from mlpar.api import multilevel_parameters, train
 from mlpar.config import Config, ConfigError
-from mlpar.leastsquares import FlopCounter, LeastSquares
 from mlpar.linalg.linsolve import RegularizedSolver
-from mlpar.optim.common import LMParameters, judge
-from mlpar.multilevel import (CorrectedObjective, CostAwareChoice, Hierarchy, MultilevelLM,
-                              MultilevelParameters)
+from mlpar.model.layout import ParameterLayout
 from mlpar.model.network import initial_parameters
 from mlpar.model.problems import ResidualBlock, make_problem
-from mlpar.api import multilevel_parameters, train
+from mlpar.multilevel.choice import CostAwareChoice
+from mlpar.multilevel.hierarchy import Hierarchy
+from mlpar.multilevel.models import CorrectedObjective
+from mlpar.multilevel.parameters import MultilevelParameters
+from mlpar.multilevel.recursion import MultilevelMethod
+from mlpar.optim.common import LMParameters, judge
+from mlpar.optim.lm import taylor_step
+from mlpar.parallel.comm import Comm
+from mlpar.parallel.leastsquares import LeastSquares
+from mlpar.protocols import FlopCounter
+
+
+def _solver(objective, rtol=1e-12):
+    """The regularised solver of a level with ``objective``'s sizes."""
+    return RegularizedSolver(objective.comm, objective.n, objective.m, objective.m_local, "auto",
+                             rtol)
 
 
 def _setup(coarse_model="galerkin", coarse_start="collect", nu=10.0, width=96, seed=0, **prm):
@@ -24,14 +36,13 @@ def _setup(coarse_model="galerkin", coarse_start="collect", nu=10.0, width=96, s
     prob = make_problem("poisson", nu)
     t = 29
     flops = FlopCounter()
-    fine = LeastSquares(ResidualBlock(prob, "sigmoid", t, 1.0, 0, t + 2), comm, t + 2, 3 * width,
-                        flops)
+    fine = LeastSquares(ResidualBlock(prob, "sigmoid", t, 1.0, 0, t + 2), comm, t + 2,
+                        ParameterLayout(width), flops)
     mprm = MultilevelParameters(**{"coarse_model": coarse_model, "coarse_start": coarse_start,
                                    "coarse_max_iter": 3, "kappa_h": 0.1,
                                    "model_choice": "gradient", **prm})
-    hierarchy = Hierarchy(fine, lambda obj: RegularizedSolver(obj, "auto", 1e-12), mprm)
-    solver = RegularizedSolver(fine, "auto", 1e-12)
-    method = MultilevelLM(fine, solver, LMParameters(), mprm, hierarchy)
+    hierarchy = Hierarchy(fine, _solver, mprm)
+    method = MultilevelMethod(fine, _solver(fine), LMParameters(), taylor_step, mprm, hierarchy)
     x = initial_parameters(width, nu, seed)
     for _ in range(2):   # move away from the initial point so that the test is not special
         lin = fine.linearize(x)
@@ -46,9 +57,8 @@ def _fine_and_hierarchy(width, **prm):
     (unbuilt) hierarchy below it with the multilevel parameters ``prm``."""
     prob = make_problem("poisson", 10.0)
     fine = LeastSquares(ResidualBlock(prob, "sigmoid", 29, 1.0, 0, 31), Comm(MPI.COMM_SELF), 31,
-                        3 * width, FlopCounter())
-    return fine, Hierarchy(fine, lambda obj: RegularizedSolver(obj, "auto", 1e-10),
-                           MultilevelParameters(**prm))
+                        ParameterLayout(width), FlopCounter())
+    return fine, Hierarchy(fine, lambda obj: _solver(obj, 1e-10), MultilevelParameters(**prm))
 
 
 @pytest.fixture
@@ -82,7 +92,7 @@ def fine_and_hierarchy():
 def _first_coarse_model(h, fine, lin):
     """The transfer, coarse model, start y₀ and linearisation at y₀ of the level below the
     fine one at ``lin``, checked coherent to first order: ∇h(y₀) = R g."""
-    t = h.transfers[0]
+    t = h.levels[0].transfer
     coarse, y0 = h.coarse_model(0, fine, lin)
     lin0 = coarse.linearize(y0)
     assert np.allclose(lin0.g, t.restrict(lin.g), rtol=1e-12, atol=1e-12 * np.abs(lin.g).max())
@@ -145,13 +155,13 @@ def test_a_restricted_step_carries_the_loss_it_reached(rlm_setup):
     the loss, and the test evaluates the loss itself."""
     method, h, fine, lin = rlm_setup("restricted")
     prop = method._recursive_step(0, fine, lin, 1.0)
-    assert prop is not None and prop.f_trial is not None
+    assert prop is not None and prop.exact
     assert prop.f_trial == fine.value(lin.x + prop.s)
     assert prop.pred == pytest.approx(lin.f - prop.f_trial, rel=1e-14)
     rho, accepted, _, f_trial = judge(fine, lin, prop, 1.0, method.prm)
     assert f_trial == prop.f_trial and rho == pytest.approx(1.0, rel=1e-12) and accepted
     method, h, fine, lin = rlm_setup("galerkin")
-    assert method._recursive_step(0, fine, lin, 1.0).f_trial is None
+    assert not method._recursive_step(0, fine, lin, 1.0).exact
 
 
 def test_restricted_models_compose_across_three_levels(fine_and_hierarchy):
@@ -159,8 +169,8 @@ def test_restricted_models_compose_across_three_levels(fine_and_hierarchy):
                                  interpolation="injection")
     lin = fine.linearize(initial_parameters(256, 10.0, 0))
     h.build(lin, 0)
-    assert len(h.transfers) == 2
-    t1, t2 = h.transfers
+    assert len(h.levels) == 2
+    t1, t2 = (level.transfer for level in h.levels)
     mid, y0 = h.coarse_model(0, fine, lin)
     bottom, z0 = h.coarse_model(1, mid, mid.linearize(y0))
     z = np.random.default_rng(3).normal(size=z0.size) * 1e-2
@@ -197,7 +207,7 @@ def test_cost_aware_choice_tries_both_then_takes_the_cheaper_decrease():
     assert list(choice.wait) == [3, 6]          # the retry lost: the coarse model waits twice as long
     assert not choice.prefers_coarse()
     copy = CostAwareChoice(decay=0.5, retry=3, patience=4)
-    copy.restore(choice.export())
+    copy.restore(choice.state())
     assert all(np.array_equal(getattr(copy, a), getattr(choice, a), equal_nan=True)
                for a in ("sums", "refused", "wait", "open"))
 
@@ -213,7 +223,7 @@ def test_cost_aware_choice_closes_an_open_trial_the_usefulness_test_refused():
     assert choice.sums[0] == pytest.approx((0.5 * np.log(2.0) + np.log(1.25), 150.0))
     assert choice.open[0] == -1
     former = CostAwareChoice(decay=0.5, retry=3)   # a checkpoint of the former layout
-    former.restore(choice.export()[:6])
+    former.restore({"sums": choice.sums, "refused": choice.refused})
     assert np.array_equal(former.sums, choice.sums) and former.open[0] == -1
     assert list(former.wait) == [3, 3]
 
@@ -266,12 +276,12 @@ def test_rlm_with_the_restricted_model_and_the_cost_aware_choice_solves_poisson_
 def test_a_rejected_step_keeps_the_hierarchy_and_a_new_point_rebuilds_it(rlm_setup):
     method, h, fine, lin = rlm_setup("galerkin", screen_age=0, rebuild_every=1)
     method.propose(lin, 1.0, iteration=0)
-    first = h.transfers[0]
+    first = h.levels[0].transfer
     method.propose(lin, 1.5, iteration=1)      # same linearisation: a rejected step
-    assert h.transfers[0] is first and h.built_at == 1
+    assert h.levels[0].transfer is first and h.built_at == 1
     moved = fine.linearize(lin.x + 1e-3)
     method.propose(moved, 1.0, iteration=2)
-    assert h.transfers[0] is not first and h.built_from is moved
+    assert h.levels[0].transfer is not first and h.built_from is moved
 
 
 @pytest.mark.parametrize("method, model", [("rlm", "restricted"), ("rarc", "galerkin")])
@@ -303,7 +313,7 @@ def test_every_level_keeps_its_lambda_after_an_accepted_restricted_step(fine_and
     fine, h = fine_and_hierarchy(256, levels=3, min_width=8, coarse_model="restricted",
                                  interpolation="injection", coarse_max_iter=5, kappa_h=0.05,
                                  model_choice="gradient")
-    method = MultilevelLM(fine, None, LMParameters(), h.prm, h)
+    method = MultilevelMethod(fine, None, LMParameters(), taylor_step, h.prm, h)
     lin = fine.linearize(initial_parameters(256, 10.0, 0))
     h.build(lin, 0)
     mid, y0 = h.coarse_model(0, fine, lin)
@@ -314,11 +324,11 @@ def test_every_level_keeps_its_lambda_after_an_accepted_restricted_step(fine_and
         if objective is mid:
             judged.append((prop.level, lam, out[1], out[2]))
         return out
-    monkeypatch.setattr("mlpar.multilevel.judge", recording_judge)
+    monkeypatch.setattr("mlpar.multilevel.recursion.judge", recording_judge)
     pairs = []
     for lam in (0.05, 1.0):   # from 0.05 level 1 rejects its own Taylor steps first
         judged.clear()
-        method._minimize(1, mid, h.solvers[0], mid.linearize(y0), lam)
+        method._minimize(1, mid, h.levels[0].solver, mid.linearize(y0), lam)
         pairs += zip(judged, judged[1:])
     from_below = [b[1] == a[1] for a, b in pairs if a[0] == 2 and a[2]]
     assert len(from_below) >= 2 and all(from_below)

@@ -35,27 +35,32 @@ def _fail(comm, message: str) -> int:
     return EXIT_USAGE
 
 
-def _preflight(cfg, comm) -> str | None:
-    """Checks that involve the environment and files, done on rank 0 (None = fine)."""
+def _preflight(cfg, comm, node_ranks: int) -> str | None:
+    """Checks that involve the environment, files and memory, done on rank 0 before anything
+    is allocated (None = fine); ``node_ranks`` ranks share rank 0's node."""
+    from mlpar import memory
     step_tasks = os.environ.get("SLURM_STEP_NUM_TASKS")
     if step_tasks and step_tasks.isdigit() and int(step_tasks) != comm.size:
         return (f"srun started {step_tasks} tasks but MPI sees {comm.size}: the MPI library and "
                 f"srun do not agree on the process manager (try srun --mpi=pmix)")
     out = os.path.abspath(cfg.out)
+    if os.path.isdir(out):
+        return f"--out {cfg.out}: is a directory; give the name of the output file"
     if not os.path.isdir(os.path.dirname(out)):
         return f"--out {cfg.out}: directory {os.path.dirname(out)} does not exist"
     if os.path.exists(out) and not cfg.force:
         return f"--out {cfg.out}: file exists (use --force to overwrite it)"
     if not os.access(os.path.dirname(out), os.W_OK):
         return f"--out {cfg.out}: directory is not writable"
-    return None
+    return memory.shortage(memory.estimate(cfg, comm.size), node_ranks,
+                           memory.available_bytes())
 
 
-def _configure(argv: list[str], comm):
+def _configure(argv: list[str], comm, node_ranks: int):
     """Rank 0's reading of the command line (and checkpoint): ("ok", (cfg, petsc_args, state)),
     ("error", message) or ("exit", code)."""
-    from mlpar.io.checkpoint import merge_resume_config, read_checkpoint
     from mlpar.config import ConfigError, parse
+    from mlpar.io.checkpoint import merge_resume_config, read_checkpoint
     from mlpar.io.output import OutputFileError
     try:
         cfg, petsc_args, given = parse(argv)
@@ -67,19 +72,22 @@ def _configure(argv: list[str], comm):
         return "error", str(exc)
     except SystemExit as exc:  # --help printed its text
         return "exit", exc.code or 0
-    problem = _preflight(cfg, comm)
+    problem = _preflight(cfg, comm, node_ranks)
     if problem is not None:
         return "error", problem
     return "ok", (cfg, petsc_args, state)
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line ``argv`` (default: ``sys.argv[1:]``) on every rank of the job and
+    return the exit status (the same on every rank)."""
     from mlpar.parallel.comm import world
+    from mlpar.protocols import SolverOptionsError
 
     comm = world()
-    _abort_on_exception(comm)
     argv = sys.argv[1:] if argv is None else argv
-    kind, payload = comm.bcast(_configure(argv, comm) if comm.is_root else None)
+    node_ranks = comm.node_size()
+    kind, payload = comm.bcast(_configure(argv, comm, node_ranks) if comm.is_root else None)
     if kind == "error":
         return _fail(comm, payload)
     if kind == "exit":
@@ -89,10 +97,15 @@ def main(argv: list[str] | None = None) -> int:
     import petsc4py
     petsc4py.init(["mlpar"] + petsc_args, comm=comm.mpi)
     from mlpar.cli.run import execute
-    return EXIT_CODES[execute(cfg, comm, state)]
+    try:
+        return EXIT_CODES[execute(cfg, comm, state)]
+    except SolverOptionsError as exc:   # raised on every rank together
+        return _fail(comm, str(exc))
 
 
 def main_exit() -> None:
-    """Entry point of the ``mlpar`` console script."""
+    """Entry point of the ``mlpar`` console script: a rank's unexpected error ends the job."""
+    from mlpar.parallel.comm import world
+    _abort_on_exception(world())
     sys.exit(main())
 

@@ -4,11 +4,13 @@ summary."""
 from __future__ import annotations
 
 import platform
+import sys
 import time
 
 import numpy as np
 
 import mlpar
+from mlpar import memory
 from mlpar.api import evaluate, problem_size, seed_loss, train
 from mlpar.cli.report import Progress
 from mlpar.cli.signals import StopRequest
@@ -69,6 +71,34 @@ class OutputWriter:
             self.write(state, "running")
 
 
+class UnusedOptionsReport:
+    """Warns on rank 0 of PETSc options nothing has read (misspelt, or meant for a solver
+    this run does not use), as PETSc's ``-options_left`` does: once the first iteration
+    has set up the solvers, and at the end for those still unread; each option once."""
+
+    def __init__(self, comm):
+        self.comm = comm
+        self.reported: set[str] = set()
+        self.after_set_up = False
+
+    def after_iteration(self) -> None:
+        """Called after every iteration: reports after the first one of this run."""
+        if not self.after_set_up:
+            self.after_set_up = True
+            self.report("by the set-up")
+
+    def report(self, when: str) -> None:
+        if not self.comm.is_root:
+            return
+        from mlpar.linalg.options import unused_options
+        left = [o for o in unused_options() or () if o not in self.reported]
+        if left:
+            sys.stderr.write(f"mlpar: warning: PETSc option(s) {' '.join(left)} not used "
+                             f"{when} (misspelt, or for a solver this run does not use)\n")
+            sys.stderr.flush()
+            self.reported.update(left)
+
+
 def execute(cfg: Config, comm, state: State | None = None) -> str:
     """Train as configured (or continue ``state``), write ``cfg.out``, return the final status."""
     progress = Progress(comm.is_root and not cfg.quiet, cfg.progress_interval)
@@ -76,21 +106,29 @@ def execute(cfg: Config, comm, state: State | None = None) -> str:
     info = versions()
     progress.say(f"mlpar {info['mlpar_version']}: {cfg.problem} nu={cfg.nu:g}, width {cfg.width} "
                  f"({n} weights), {t} training points ({m} residuals), method {cfg.method}, "
-                 f"{comm.size} rank(s); PETSc {info['petsc_version']}, {info['mpi_library']}")
+                 f"{comm.size} rank(s); PETSc {info['petsc_version']}, {info['mpi_library']}; "
+                 f"memory estimate {memory.summary(memory.estimate(cfg, comm.size))}")
     if state is not None:
         progress.say(f"resuming {cfg.resume} at iteration {state.iteration}")
     writer = OutputWriter(cfg, comm, info)
     stop = StopRequest(comm)
+    unused = UnusedOptionsReport(comm)
 
     def on_record(rec, st):
         progress.record(rec)
+        unused.after_iteration()
         writer.after_iteration(st)
 
     try:
-        outcome = train(cfg, comm, on_record=on_record, should_stop=stop.should_stop, state=state)
+        # overflow and 0/0 are found by the driver (a non-finite loss or gradient ends the run
+        # as failed with that reason): numpy's warnings would only repeat it on every rank
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            outcome = train(cfg, comm, on_record=on_record, should_stop=stop.should_stop,
+                            state=state)
     finally:
         stop.restore()
     progress.flush()
+    unused.report("by the run")
     state = outcome.state
     writer.write(state, state.status)
     comm.barrier()

@@ -32,7 +32,7 @@ import json
 import h5py
 import numpy as np
 
-from mlpar.config import Config, ConfigError, config_from_json
+from mlpar.config import Config, ConfigError, config_from_json, resolve_given
 from mlpar.io.output import HISTORY_FIELDS, OutputFileError, history_column, write_history
 from mlpar.optim.driver import Record, State
 
@@ -199,11 +199,13 @@ def _py(value):
 def merge_resume_config(stored: Config, given: dict, path: str) -> Config:
     """The stored configuration with the command line's allowed overrides applied.
 
-    ``given`` holds the options named on the command line (or in ``--config``).
-    Any other option whose value differs from the stored one is an error.
+    ``given`` holds the options named on the command line (or in ``--config``); a
+    placeholder among them (``--coarse-model auto``) stands for the value it resolves to
+    with the stored options.  Any other option whose value differs from the stored one is
+    an error.
     """
     data = json.loads(stored.to_json())
-    for key, value in given.items():
+    for key, value in resolve_given(given, stored).items():
         if key in RESUMABLE_OVERRIDES:
             data[key] = value
         elif data.get(key) != value:

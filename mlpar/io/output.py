@@ -9,7 +9,8 @@ Layout (``format = "mlpar-result"``, ``schema_version`` below):
   configuration as JSON), ``created_utc``;
 * ``params``: the final weights p = [v; w; b] (attributes ``layout``, the layout in words,
   and ``blocks``, ``width``, ``input_dim``);
-* ``history/<name>``: one entry per fine-level iteration, for every field of
+* ``history/<name>``: one entry per fine-level iteration (``lambda`` is ``lam`` under a second
+  name), for every field of
   :class:`mlpar.optim.driver.Record`; ``history/widths`` has one row per iteration, the widths of
   the levels in use, the trained network first, 0 for a level that does not exist;
   ``history/ksp_reason`` the subproblem solver's converged reason of each step (ASCII);
@@ -80,9 +81,11 @@ def history_column(history: list[Record], name: str) -> np.ndarray:
 
 
 def write_history(group: h5py.Group, history: list[Record]) -> None:
-    """One dataset per Record field, one entry (``widths``: one row) per iteration."""
+    """One dataset per Record field, one entry (``widths``: one row) per iteration; ``lambda``
+    (the name the interface gives λ) is a second name (an HDF5 hard link) of ``lam``."""
     for name in HISTORY_FIELDS:
         group.create_dataset(name, data=history_column(history, name))
+    group["lambda"] = group["lam"]
 
 
 def write_result(path: str, *, attrs: dict, params: np.ndarray, layout, history: list[Record],

@@ -41,17 +41,24 @@ PETSc options database says otherwise (``-ksp_type``, ``-ksp_rtol``,
 ``-ksp_max_it``, ``-pc_type jacobi``, ``-ksp_monitor``, ...).  Any CG iterate
 started from zero decreases the quadratic model, so an iteration limit
 (DIVERGED_MAX_IT) still yields a usable step; any other negative reason is an error.
+
+Options PETSc refuses (an unknown ``-ksp_type``, ``-ksp_rtol abc``, ``-pc_type lu`` on a
+matrix-free operator) and tolerances it accepts but cannot honour (``-ksp_max_it -3``) are
+found where each KSP is configured and where it solves (its set-up, where PETSc refuses a
+PC the operator cannot serve, runs inside the first solve), on every rank of the solver
+together, and raised as one :class:`mlpar.protocols.SolverOptionsError` naming the option.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
 from petsc4py import PETSc
 
 from mlpar.parallel.comm import Comm
-from mlpar.protocols import LinearSolveError, Linearization, Objective
+from mlpar.protocols import Linearization, LinearSolveError, Objective, SolverOptionsError
 
 FORMS = ("auto", "normal", "residual", "assembled", "direct")
 #: ``auto`` factorises JᵀJ + λI when n is at most this (forming it costs 2mn², n² memory).
@@ -61,6 +68,53 @@ DIRECT_MAX_M = 256
 
 _REASONS = {v: k for k, v in vars(PETSc.KSP.ConvergedReason).items()
             if k.isupper() and isinstance(v, int)}
+
+
+_LOCATION = re.compile(r"^\[\d+\] (\w+)\(\) at ")
+
+
+def petsc_error_message(exc: "PETSc.Error") -> str:
+    """PETSc's own words for an error: its last message line (the most specific one) and
+    the outermost PETSc call it came from, ``Unable to find requested KSP type x
+    (KSPSetFromOptions)``."""
+    lines = [line for line in str(exc).splitlines()[1:] if line.strip()]
+    calls = [m.group(1) for m in map(_LOCATION.match, lines) if m]
+    words = [line.split("] ", 1)[-1] for line in lines if not _LOCATION.match(line)]
+    text = words[-1].strip() if words else f"PETSc error code {exc.ierr}"
+    return f"{text} ({calls[0]})" if calls else text
+
+
+def _culprit(message: str) -> str:
+    """The options of the database that ``message`` mentions (by value, as a word), or all
+    of them: what the user set, for the error line."""
+    given = PETSc.Options().getAll()
+    named = [f"-{k} {v}" for k, v in given.items()
+             if v and re.search(rf"\b{re.escape(v)}\b", message, re.IGNORECASE)]
+    every = [f"-{k} {v}" if v else f"-{k}" for k, v in given.items()]
+    return " ".join(named or every)
+
+
+def _tolerance_problem(ksp) -> str | None:
+    """What is wrong with the tolerances of ``ksp`` or those the options database holds for
+    it, read by its type or not (PETSc 3.18 takes ``-ksp_max_it -3`` without complaint, and
+    a ``preonly`` KSP never reads it), or None."""
+    prefix = "-" + (ksp.getOptionsPrefix() or "") + "ksp_"
+    database = PETSc.Options(ksp.getOptionsPrefix())
+    rtol, atol, divtol, max_it = ksp.getTolerances()
+    if database.hasName("ksp_max_it"):
+        max_it = database.getInt("ksp_max_it")
+    rtol, atol, divtol = (database.getReal("ksp_" + name) if database.hasName("ksp_" + name)
+                          else value for name, value in
+                          (("rtol", rtol), ("atol", atol), ("divtol", divtol)))
+    if max_it < 1:
+        return f"PETSc option {prefix}max_it {max_it}: must be a positive integer"
+    if not 0 <= rtol < 1:
+        return f"PETSc option {prefix}rtol {rtol:g}: must be in [0, 1)"
+    if not atol >= 0:
+        return f"PETSc option {prefix}atol {atol:g}: must be >= 0"
+    if not divtol >= 1:
+        return f"PETSc option {prefix}divtol {divtol:g}: must be >= 1"
+    return None
 
 
 @dataclass(frozen=True)
@@ -182,10 +236,24 @@ class RegularizedSolver:
             ksp.getPC().setType(PETSc.PC.Type.NONE)
         ksp.setTolerances(rtol=self.rtol, atol=1e-300, max_it=10000)
         ksp.setOperators(A)
-        ksp.setFromOptions()
+        self._in_lockstep(ksp.setFromOptions, lambda: _tolerance_problem(ksp))
         x, b = A.createVecs()
         self._ksp[form] = (ksp, A, ctx, x, b)
         return self._ksp[form]
+
+    def _in_lockstep(self, call, check=lambda: None) -> None:
+        """``call()`` (a PETSc configuration call or solve) then ``check()`` on every rank of the
+        solver; a PETSc error (an option PETSc refuses, ``-ksp_error_if_not_converged``) or a
+        problem ``check`` names, on any rank, is one SolverOptionsError on every rank (one
+        Allreduce of a flag when all is well)."""
+        try:
+            call()
+            problem = check()
+        except PETSc.Error as exc:
+            text = petsc_error_message(exc)
+            problem = f"PETSc option {_culprit(text)}: {text}"
+        if self.comm.any(problem is not None):
+            raise SolverOptionsError(self.comm.first(problem))
 
     @staticmethod
     def _outcome(ksp) -> tuple[int, str]:
@@ -225,7 +293,7 @@ class RegularizedSolver:
         G[np.diag_indices_from(G)] += lam
         A.assemble()
         ksp.setOperators(A)   # the values changed: factorise again
-        ksp.solve(b, x)
+        self._in_lockstep(lambda: ksp.solve(b, x))
         its, name = self._outcome(ksp)
         k = G.shape[0]
         factor = {PETSc.PC.Type.CHOLESKY: k ** 3 / 3.0,
@@ -262,7 +330,7 @@ class RegularizedSolver:
         else:
             b.getArray()[:] = -lin.g[lo:hi]
         x.set(0.0)
-        ksp.solve(b, x)
+        self._in_lockstep(lambda: ksp.solve(b, x))
         its, name = self._outcome(ksp)
         if form == "assembled":  # one 2n² product per iteration, plus the initial residual
             objective.flops.add(2.0 * self.n ** 2 * (its + 1))

@@ -22,7 +22,7 @@ import math
 import numpy as np
 
 from mlpar.optim.common import Proposal
-from mlpar.protocols import LinearSolveError, Linearization, RegularizedSolver
+from mlpar.protocols import Linearization, LinearSolveError, RegularizedSolver
 
 
 def cubic_step(objective, solver: RegularizedSolver, lin: Linearization, lam: float,

@@ -43,8 +43,10 @@ class LMParameters:
             raise ValueError("need 0 < eta1 <= eta2 < 1")
         if not 0 < self.gamma2 <= self.gamma1 < 1 < self.gamma3:
             raise ValueError("need 0 < gamma2 <= gamma1 < 1 < gamma3")
-        if not 0 < self.lambda_min <= self.lambda0 < self.lambda_max:
-            raise ValueError("need 0 < lambda_min <= lambda0 < lambda_max")
+        # λ0 above λ_max is not refused here: the run starts and stops at once with status
+        # failed and reason lambda0, which names the cause
+        if not 0 < self.lambda_min <= self.lambda0 or not self.lambda_min < self.lambda_max:
+            raise ValueError("need 0 < lambda_min <= lambda0 and lambda_min < lambda_max")
 
 
 # Functions of the ratio test.
@@ -117,6 +119,8 @@ TERMINATION = {
                             "the iteration diverged"),
     "lambda_max": ("failed", "the regularisation λ = {lam:.3e} exceeded λ_max = {lambda_max:g}: "
                              "no trial step decreases the loss"),
+    "lambda0": ("failed", "the initial regularisation --lambda0 {lam:g} exceeds λ_max = "
+                          "{lambda_max:g}: the method cannot take a step"),
     "rejections": ("failed", "{rejections} consecutive trial steps were rejected{ksp}"),
 }
 STATUSES = ("running", "converged", "max_iter", "interrupted", "failed")

@@ -88,7 +88,7 @@ def _stop_reason(state: State, lin, tol: Tolerances, prm, should_stop) -> str | 
     if state.iteration >= tol.max_iter:
         return "max_iter"
     if state.lam > prm.lambda_max:
-        return "lambda_max"
+        return "lambda0" if state.iteration == 0 else "lambda_max"
     if state.rejections >= prm.max_rejections:
         return "rejections"
     if should_stop is not None and should_stop(state):

@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from mlpar.optim.common import Proposal
-from mlpar.protocols import LinearSolveError, Linearization, Objective, RegularizedSolver
+from mlpar.protocols import Linearization, LinearSolveError, Objective, RegularizedSolver
 
 
 def taylor_step(objective: Objective, solver: RegularizedSolver, lin: Linearization, lam: float,

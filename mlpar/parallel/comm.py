@@ -100,6 +100,19 @@ class Comm:
         self.mpi.Allreduce(MPI.IN_PLACE, buf, op=MPI.MAX)
         return float(buf[0])
 
+    def first(self, obj):
+        """The first non-None of the ranks' (small, trusted) objects, in rank order, on every
+        rank (None if all are None): one rank's error message, known to all."""
+        return next((o for o in self.mpi.allgather(obj) if o is not None), None)
+
+    def node_size(self) -> int:
+        """How many ranks of this communicator share this rank's node (and its memory)."""
+        local = self.mpi.Split_type(MPI.COMM_TYPE_SHARED)
+        try:
+            return local.Get_size()
+        finally:
+            local.Free()
+
     def barrier(self) -> None:
         self.mpi.Barrier()
 

@@ -4,11 +4,13 @@ import numpy as np
 import pytest
 from conftest import assert_all
 
-from mlpar.parallel.comm import block_range
-from mlpar.leastsquares import FlopCounter, LeastSquares
 from mlpar.linalg.linsolve import RegularizedSolver
+from mlpar.model.layout import ParameterLayout
 from mlpar.model.network import initial_parameters
 from mlpar.model.problems import ResidualBlock, make_problem
+from mlpar.parallel.comm import block_range
+from mlpar.parallel.leastsquares import LeastSquares
+from mlpar.protocols import FlopCounter
 
 
 def _objective(comm, problem="poisson", nu=4.0, t=11, width=8, rows=None):
@@ -16,7 +18,7 @@ def _objective(comm, problem="poisson", nu=4.0, t=11, width=8, rows=None):
     m = t + len(prob.boundary)
     lo, hi = rows if rows is not None else comm.block_range(m)
     block = ResidualBlock(prob, "sigmoid", t, 0.5, lo, hi)
-    return LeastSquares(block, comm, m, 3 * width, FlopCounter()), prob, m
+    return LeastSquares(block, comm, m, ParameterLayout(width), FlopCounter()), prob, m
 
 
 @pytest.mark.parametrize("problem", ["poisson", "helmholtz", "fit"])
@@ -53,9 +55,9 @@ def test_solve_forms_match_dense_solve(comm, form, shape):
     p = initial_parameters(width, 4.0, seed=2)
     lin = obj.linearize(p)
     lam = 1e-2
-    solver = RegularizedSolver(obj, form, rtol=1e-13)
+    solver = RegularizedSolver(comm, obj.n, obj.m, obj.m_local, form, rtol=1e-13)
     try:
-        s, info = solver.solve(lin, lam)
+        s, info = solver.solve(obj, lin, lam)
     finally:
         solver.destroy()
     F, J = full.block.residuals_and_jacobian(p)
@@ -70,9 +72,9 @@ def test_flops_are_counted_per_product(comm):
     obj, prob, m = _objective(comm, t=11, width=8)
     lin = obj.linearize(initial_parameters(8, 4.0, seed=2))
     before = obj.flops.total
-    solver = RegularizedSolver(obj, "normal", rtol=1e-12)
+    solver = RegularizedSolver(comm, obj.n, obj.m, obj.m_local, "normal", rtol=1e-12)
     try:
-        _, info = solver.solve(lin, 0.1)
+        _, info = solver.solve(obj, lin, 0.1)
     finally:
         solver.destroy()
     n = 24
@@ -87,9 +89,9 @@ def test_the_direct_form_charges_its_products(comm, t, width):
     obj, prob, m = _objective(comm, t=t, width=width)
     lin = obj.linearize(initial_parameters(width, 4.0, seed=2))
     before = obj.flops.total
-    solver = RegularizedSolver(obj, "direct")
+    solver = RegularizedSolver(comm, obj.n, obj.m, obj.m_local, "direct")
     try:
-        _, info = solver.solve(lin, 0.1)
+        _, info = solver.solve(obj, lin, 0.1)
     finally:
         solver.destroy()
     n = 3 * width
@@ -131,7 +133,7 @@ def _smooth_loss(comm, loss, serial=False, t=11, width=8):
         comm = Comm(MPI.COMM_SELF)
     lo, hi = comm.block_range(m)
     block = ResidualBlock(prob, "tanh", t, 0.5, lo, hi)
-    return SmoothLoss(block, comm, m, 3 * width, FlopCounter(), loss, 0.05)
+    return SmoothLoss(block, comm, m, ParameterLayout(width), FlopCounter(), loss, 0.05)
 
 
 @pytest.mark.parametrize("loss", ["l2", "l1", "logistic"])

@@ -1,0 +1,67 @@
+"""The memory estimate per rank: its arithmetic, the form it assumes, the refusal."""
+
+import math
+
+import pytest
+
+from mlpar import memory
+from mlpar.config import Config
+
+
+def _terms(terms):
+    return {t.what: t.bytes for t in terms}
+
+
+@pytest.mark.parametrize("nranks", [1, 2, 3])
+def test_the_jacobian_block_is_the_rank_s_rows_times_the_weights(nranks):
+    cfg = Config(method="lm", nu=20.0, width=200, points=1001).validate()
+    est = memory.estimate(cfg, nranks)
+    m = 1001 + 2                                  # interior points and 2 boundary rows
+    assert _terms(est.root)["Jacobian block"] == math.ceil(m / nranks) * 600 * 8
+    # m > n > 300: the normal form, whose Krylov vectors are in parameter space
+    assert memory.solve_form(cfg, m, 600) == "normal"
+    assert _terms(est.root)["Krylov vectors (normal solve)"] == memory.KRYLOV_VECTORS * 600 * 8
+    assert est.root == est.other                  # a single-level method: same on every rank
+
+
+def test_the_direct_form_holds_the_gathered_rows_and_the_gram_matrix():
+    cfg = Config(method="lm", nu=5.0, width=32).validate()     # m = 16 <= 256 < n = 96
+    terms = _terms(memory.estimate(cfg, 2).root)
+    m = cfg.points + 2
+    assert terms["gathered Jacobian rows (direct solve)"] == m * 96 * 8
+    assert terms["JJᵀ + λI and its factor (direct solve)"] == 2 * m * m * 8
+
+
+def test_assembled_and_lanczos_terms_grow_with_their_options():
+    lm = _terms(memory.estimate(Config(method="lm", width=1000, solve_form="assembled"
+                                       ).validate(), 4).root)
+    assert lm["JᵀJ + λI and its sum (assembled solve)"] == (2 * 3000 ** 2 + 750 * 3000) * 8
+    arc = _terms(memory.estimate(Config(method="arc", width=1000, krylov_max_it=99
+                                        ).validate(), 4).root)
+    assert arc["Lanczos basis"] == (100 + memory.KRYLOV_VECTORS) * 750 * 8
+
+
+def test_rank_0_alone_carries_the_amg_set_up():
+    est = memory.estimate(Config(method="rlm", width=1000).validate(), 2)
+    r2 = 1000 * 1000
+    assert _terms(est.root)["AMG set-up: Gram blocks, auxiliary matrix, CSR copy"] == \
+        3 * r2 * 8 + r2 * 8 + r2 * 12
+    assert _terms(est.other)["AMG Gram blocks"] == 3 * r2 * 8
+    assert est.root_bytes > est.other_bytes
+    assert est.node_bytes(3) == est.root_bytes + 2 * est.other_bytes
+
+
+def test_a_run_is_refused_only_when_its_node_is_short():
+    est = memory.estimate(Config(method="rlm", width=64).validate(), 4)
+    need = est.node_bytes(4)
+    assert memory.shortage(est, 4, need) is None
+    assert memory.shortage(est, 4, None) is None          # nothing known: no refusal
+    message = memory.shortage(est, 4, need - 1)
+    assert message.startswith("not enough memory: the run needs about ")
+    assert f"for the 4 ranks of this node), but {memory.gigabytes(need - 1)} is available" \
+        in message
+
+
+def test_this_machine_reports_some_available_memory():
+    available = memory.available_bytes()
+    assert available is not None and available > 0

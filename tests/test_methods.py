@@ -1,0 +1,121 @@
+"""One behaviour contract, written once and run for every method (scipy's mixin pattern):
+converges on a small Poisson problem, never accepts an increase, follows the λ rule, resumes
+bit for bit from a checkpoint, and names why it stopped."""
+
+import h5py
+import numpy as np
+from mpi4py import MPI
+
+import mlpar
+from mlpar.api import train
+from mlpar.config import Config
+from mlpar.io.checkpoint import _read, write_checkpoint
+from mlpar.optim.common import TERMINATION
+from mlpar.parallel.comm import Comm
+
+SELF = Comm(MPI.COMM_SELF)
+POISSON = {"problem": "poisson", "nu": 5.0, "width": 64, "quiet": True}
+
+
+class MethodContract:
+    """The behaviours every method must show; subclasses set ``method`` and ``options``."""
+
+    method = ""
+    options: dict = {}
+    multilevel = False
+    max_iter = 3000
+
+    def run(self, **more):
+        return mlpar.solve({**POISSON, "method": self.method, "max_iter": self.max_iter,
+                            **self.options, **more}, comm=SELF)
+
+    def test_converges_on_a_small_poisson_problem(self):
+        result = self.run()
+        assert result.status == "converged", result.message
+        assert result.reason in ("gtol", "ftol") and result.message
+        assert result.rmse < 1e-3
+        levels = {rec.level for rec in result.history if rec.accepted}
+        assert levels == ({0, 1} if self.multilevel else {0})
+
+    def test_the_ratio_test_never_accepts_an_increase_and_lambda_follows_it(self):
+        history = self.run(max_iter=60).history
+        for before, rec in zip(history, history[1:]):
+            if rec.accepted:
+                assert rec.loss < before.loss
+                assert rec.rho >= 0.1
+            else:
+                assert rec.loss == before.loss
+        for rec, after in zip(history, history[1:]):
+            if not rec.accepted:
+                assert after.lam > rec.lam, "a rejected step must raise λ"
+
+    def test_a_checkpointed_state_resumes_bit_for_bit(self, tmp_path):
+        cfg = Config(**POISSON, method=self.method, **self.options, max_iter=40).validate()
+        whole = train(cfg, SELF).state
+        cfg.max_iter = 25
+        part = train(cfg, SELF).state
+        with h5py.File(tmp_path / "c.h5", "w") as fh:
+            write_checkpoint(fh.create_group("checkpoint"), cfg, part, 1)
+        with h5py.File(tmp_path / "c.h5", "r") as fh:
+            _, stored = _read(str(tmp_path / "c.h5"), fh)
+        cfg.max_iter = 40
+        resumed = train(cfg, SELF, state=stored).state
+        assert np.array_equal(resumed.x, whole.x)
+        assert resumed.flops == whole.flops
+        assert [r.loss for r in resumed.history] == [r.loss for r in whole.history]
+        assert [r.ksp_reason for r in resumed.history] == [r.ksp_reason for r in whole.history]
+
+    def test_an_iteration_limit_is_named_in_the_message(self):
+        result = self.run(max_iter=3)
+        assert (result.status, result.reason) == ("max_iter", "max_iter")
+        assert "--max-iter 3" in result.message
+        assert all(rec.ksp_reason for rec in result.history)
+
+
+class TestLM(MethodContract):
+    method = "lm"
+
+
+class TestRLM(MethodContract):
+    method = "rlm"
+    multilevel = True
+    options = {"kappa_h": 0.1}
+    max_iter = 5000
+
+
+class TestARC(MethodContract):
+    method = "arc"
+
+
+class TestRARC(MethodContract):
+    method = "rarc"
+    multilevel = True
+    options = {"kappa_h": 0.1}
+    max_iter = 5000
+
+
+def test_every_termination_reason_has_a_status_of_the_output_file():
+    assert {status for status, _ in TERMINATION.values()} == {
+        "converged", "max_iter", "interrupted", "failed"}
+
+
+def test_a_non_finite_loss_is_named_as_such():
+    """A state whose weights became NaN (as after an overflow): the run fails at once with the
+    reason ``nonfinite``, not with a message about λ."""
+    cfg = Config(**POISSON, method="lm", max_iter=10).validate()
+    state = train(cfg, SELF).state
+    state.x[:] = np.nan
+    state.status = "running"
+    out = train(cfg, SELF, state=state).state
+    assert (out.status, out.reason) == ("failed", "nonfinite")
+    assert "not finite" in out.message
+
+
+def test_rlm_spends_fewer_flops_than_lm_on_a_reduced_seed_problem():
+    """The seed's claim on a smaller case of its first problem (Poisson ν = 20, uniform
+    initialisation): the multilevel method reaches the same tolerance for fewer flops."""
+    case = {"problem": "poisson", "nu": 20.0, "width": 256, "seed": 0, "max_iter": 4000,
+            "quiet": True}
+    lm, rlm = (mlpar.solve({**case, "method": m}, comm=SELF) for m in ("lm", "rlm"))
+    assert lm.status == rlm.status == "converged"
+    assert rlm.flops_matvec < lm.flops_matvec / 1.2, (rlm.flops_matvec, lm.flops_matvec)
