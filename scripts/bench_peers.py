@@ -61,15 +61,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-
 from benchrun import ROOT
 
 sys.path.insert(0, str(ROOT))   # this checkout's mlpar, not an installed one
 
 # mlpar's model functions: the one place that names their modules.
 from mlpar.model.network import initial_parameters  # noqa: E402
-from mlpar.model.problems import (ResidualBlock, default_point_count, make_problem,  # noqa: E402
-                                  rmse, test_points)
+from mlpar.model.problems import ResidualBlock, default_point_count, make_problem, rmse, test_points  # noqa: E402
 
 TARGET_RMSE = 1e-3
 COMMAND_CAP_FACTOR = 3.0
@@ -253,8 +251,9 @@ def mlpar_solve(spec: dict, on_iteration) -> str:
     end the run (every rank then raises :class:`StopRun` out of ``mlpar.solve``). Returns
     the run's status, ``stopped`` when ``on_iteration`` ended it.
     """
-    import mlpar
     from mpi4py import MPI
+
+    import mlpar
 
     comm = MPI.COMM_WORLD
 
