@@ -52,6 +52,7 @@ import json
 import math
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -535,20 +536,32 @@ def worker_command(job: dict, ranks: int) -> list[str]:
     return cmd
 
 
-def run_job(job: dict, ranks: int, timeout: float) -> tuple[list | None, str, float]:
-    """Run a worker; return (its results or None, an error message, wall time)."""
+def run_command(cmd: list[str], timeout: float) -> tuple[int | None, str, str, float]:
+    """Run ``cmd`` in its own process group with the workers' environment; return (exit code,
+    or None when it was killed at ``timeout`` with its whole group, e.g. mpiexec's ranks;
+    stdout; stderr; wall time)."""
     env = {**os.environ, **WORKER_ENV}
     t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, start_new_session=True)
     try:
-        out = subprocess.run(worker_command(job, ranks), capture_output=True, text=True, env=env,
-                             timeout=timeout)
+        out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        return None, f"worker killed after {timeout:.0f} s", time.perf_counter() - t0
-    wall = time.perf_counter() - t0
-    if out.returncode != 0:
-        tail = (out.stderr.strip().splitlines() or ["(no output)"])[-1]
-        return None, f"worker exit {out.returncode}: {tail}", wall
-    return json.loads(out.stdout.strip().splitlines()[-1]), "", wall
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        return None, out, err, time.perf_counter() - t0
+    return proc.returncode, out, err, time.perf_counter() - t0
+
+
+def run_job(job: dict, ranks: int, timeout: float) -> tuple[list | None, str, float]:
+    """Run a worker; return (its results or None, an error message, wall time)."""
+    code, out, err, wall = run_command(worker_command(job, ranks), timeout)
+    if code is None:
+        return None, f"worker killed after {timeout:.0f} s", wall
+    if code != 0:
+        tail = (err.strip().splitlines() or ["(no output)"])[-1]
+        return None, f"worker exit {code}: {tail}", wall
+    return json.loads(out.strip().splitlines()[-1]), "", wall
 
 
 def mlpar_command_time(case: Case, method: Method, seed: int, iterations: int,
@@ -564,15 +577,11 @@ def mlpar_command_time(case: Case, method: Method, seed: int, iterations: int,
                "--width", str(case.width), "--points", str(case.points),
                "--method", method.name.split()[1], "--seed", str(seed), "--init", case.init,
                "--max-iter", str(iterations), "--out", str(out), "--quiet"]
-        env = {**os.environ, **WORKER_ENV}
-        t0 = time.perf_counter()
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
-        except subprocess.TimeoutExpired:
+        code, _, err, wall = run_command(cmd, timeout)
+        if code is None:
             return None, f"mlpar command killed after {timeout:.0f} s"
-        wall = time.perf_counter() - t0
-        if proc.returncode != 0:
-            return None, f"mlpar command exit {proc.returncode}: {proc.stderr.strip()[-200:]}"
+        if code != 0:
+            return None, f"mlpar command exit {code}: {err.strip()[-200:]}"
         error = float(read_result(str(out))["attrs"]["rmse"])
     if error > TARGET_RMSE:
         return None, f"mlpar command ended at RMSE {error:.2e} after {iterations} iterations"
