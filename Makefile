@@ -11,7 +11,7 @@ export PRTE_MCA_rmaps_default_mapping_policy=:oversubscribe
 MPIRUN  := $(MPIEXEC) --map-by :OVERSUBSCRIBE
 PYTEST_MPI := -m mpi4py -m pytest -q -p no:cacheprovider --color=no --timeout=300 --timeout-method=thread
 
-.PHONY: setup run test test-serial test-mpi bench
+.PHONY: setup run test test-serial test-mpi bench peers bench-peers
 setup:
 	@bash scripts/setup_debian.sh
 
@@ -33,3 +33,11 @@ bench: setup
 	$(PY) scripts/bench_lm.py
 	$(PY) scripts/bench_arc.py
 	$(PY) scripts/bench_rlm.py
+
+# Optional peers of the side-by-side benchmark, pinned (constraints-peers.txt: CPU torch).
+peers: setup
+	$(PY) -m pip install -q -c constraints-debian.txt -c constraints-peers.txt \
+		torch torch-levenberg-marquardt
+
+bench-peers: peers
+	OMP_NUM_THREADS=1 $(PY) scripts/bench_peers.py $(ARGS)
