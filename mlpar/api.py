@@ -193,7 +193,7 @@ def train(cfg: Config, comm: Comm, on_record=None, should_stop=None,
         solver.destroy()
         if hierarchy is not None:
             hierarchy.destroy()
-        release_petsc_objects(comm)
+    release_petsc_objects(comm)   # collective: not on the way out of one rank's exception
     error, solution = evaluate(cfg, state.x)
     return Outcome(state, state.f, state.gnorm, error["rmse"], error["rel_l2"], state.flops,
                    state.elapsed, problem_size(cfg)[0], solution)
