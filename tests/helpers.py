@@ -20,10 +20,17 @@ def run_mlpar(args, nranks=1, timeout=180, cwd=None):
                           env=env)
 
 
+#: Jobs started by :func:`start_mlpar`; the ``tests/conftest.py`` fixture kills any still running
+#: when a test ends, so a test that fails while its job hangs leaves nothing behind.
+STARTED: list[subprocess.Popen] = []
+
+
 def start_mlpar(args, nranks=1):
     """Start mlpar under mpiexec in its own process group (for signals and kill -9)."""
     cmd = ["mpiexec", "--map-by", ":OVERSUBSCRIBE", "-n", str(nranks), sys.executable,
            "-m", "mlpar", *map(str, args)]
     env = {**os.environ, **MPI_ENV, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             cwd=ROOT, env=env, start_new_session=True)
+    STARTED.append(proc)
+    return proc
