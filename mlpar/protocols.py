@@ -145,7 +145,7 @@ class SecondOrderObjective(Objective, Protocol):
         """∇²h(x) s at the point of ``lin``, summed over the ranks."""
 
 
-class RegularizedSolver(Protocol):
+class SubproblemSolver(Protocol):
     """Solves one level's regularised subproblem; each level has its own instance."""
 
     def solve(self, objective: Objective, lin: Linearization, lam: float):

@@ -22,10 +22,15 @@ import math
 import numpy as np
 
 from mlpar.optim.common import Proposal
-from mlpar.protocols import Linearization, LinearSolveError, RegularizedSolver
+from mlpar.protocols import (
+    Linearization,
+    LinearSolveError,
+    SecondOrderObjective,
+    SubproblemSolver,
+)
 
 
-def cubic_step(objective, solver: RegularizedSolver, lin: Linearization, lam: float,
+def cubic_step(objective: SecondOrderObjective, solver: SubproblemSolver, lin: Linearization, lam: float,
                level: int) -> Proposal:
     """The ARC trial step and its Taylor decrease −gᵀs − ½sᵀHs; a failed solve gives a step
     that the ratio test rejects."""

@@ -15,10 +15,10 @@ import math
 import numpy as np
 
 from mlpar.optim.common import Proposal
-from mlpar.protocols import Linearization, LinearSolveError, Objective, RegularizedSolver
+from mlpar.protocols import Linearization, LinearSolveError, Objective, SubproblemSolver
 
 
-def taylor_step(objective: Objective, solver: RegularizedSolver, lin: Linearization, lam: float,
+def taylor_step(objective: Objective, solver: SubproblemSolver, lin: Linearization, lam: float,
                 level: int) -> Proposal:
     """The Gauss–Newton step regularised by λ and its Taylor-model decrease
     pred = −gᵀs − ½‖Js‖²; a failed solve gives a step that the ratio test rejects, with

@@ -7,7 +7,7 @@ from typing import Callable
 import numpy as np
 
 from mlpar.optim.common import LMParameters, Proposal, judge
-from mlpar.protocols import Linearization, Objective, RegularizedSolver
+from mlpar.protocols import Linearization, Objective, SubproblemSolver
 
 
 class SingleLevelMethod:
@@ -19,7 +19,7 @@ class SingleLevelMethod:
 
     level = 0
 
-    def __init__(self, objective: Objective, solver: RegularizedSolver, prm: LMParameters,
+    def __init__(self, objective: Objective, solver: SubproblemSolver, prm: LMParameters,
                  step_rule: Callable[..., Proposal]):
         self.objective = objective
         self.solver = solver

@@ -85,11 +85,6 @@ class Comm:
         """Rank 0's (small, trusted) Python object on every rank."""
         return self.mpi.bcast(obj, root=0)
 
-    def bcast_array(self, arr: np.ndarray) -> np.ndarray:
-        """Rank 0's float64 array (same shape everywhere) on every rank, in place."""
-        self.mpi.Bcast(arr, root=0)
-        return arr
-
     def any(self, flag: bool) -> bool:
         """True on every rank if ``flag`` is true on some rank."""
         return self.max_scalar(1.0 if flag else 0.0) > 0.0
