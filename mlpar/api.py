@@ -47,18 +47,31 @@ from mlpar.protocols import FlopCounter
 
 
 @dataclass
-class Outcome:
-    """What a run produced (identical on every rank)."""
+class Result:
+    """What a run produced (:func:`solve`, :func:`train`), identical on every rank."""
 
-    state: State
+    status: str
+    """``converged``, ``max_iter``, ``interrupted`` or ``failed``."""
+    reason: str
+    """Which test ended the run (:data:`mlpar.optim.common.TERMINATION`)."""
+    message: str
+    x: np.ndarray
+    """The trained weights, laid out as ``layout`` says."""
+    layout: ParameterLayout
+    iterations: int
     loss: float
     gnorm: float
     rmse: float
     rel_l2: float
+    """‖ĝ − u_T‖/‖u_T‖ on the test grid."""
     flops_matvec: float
     wall_time: float
-    points: int
+    history: list[Record]
+    config: Config
+    state: State
+    """Everything a checkpoint stores (the command line writes it; :func:`train` continues it)."""
     solution: dict
+    """The network and the true solution on the test grid (as in the output file)."""
 
 
 def configured_problem(cfg: Config) -> Problem:
@@ -175,7 +188,7 @@ def build(cfg: Config, comm: Comm):
 
 
 def train(cfg: Config, comm: Comm, on_record=None, should_stop=None,
-          state: State | None = None) -> Outcome:
+          state: State | None = None) -> Result:
     """Run the configured method from the configured initial weights, or continue ``state``.
 
     ``on_record(record, state)`` runs after every iteration; ``should_stop(state)``
@@ -195,32 +208,9 @@ def train(cfg: Config, comm: Comm, on_record=None, should_stop=None,
             hierarchy.destroy()
     release_petsc_objects(comm)   # collective: not on the way out of one rank's exception
     error, solution = evaluate(cfg, state.x)
-    return Outcome(state, state.f, state.gnorm, error["rmse"], error["rel_l2"], state.flops,
-                   state.elapsed, problem_size(cfg)[0], solution)
-
-
-@dataclass
-class Result:
-    """What :func:`solve` returns (identical on every rank)."""
-
-    status: str
-    """``converged``, ``max_iter``, ``interrupted`` or ``failed``."""
-    reason: str
-    """Which test ended the run (:data:`mlpar.optim.common.TERMINATION`)."""
-    message: str
-    x: np.ndarray
-    """The trained weights, laid out as ``layout`` says."""
-    layout: ParameterLayout
-    iterations: int
-    loss: float
-    gnorm: float
-    rmse: float
-    rel_l2: float
-    """‖ĝ − u_T‖/‖u_T‖ on the test grid."""
-    flops_matvec: float
-    wall_time: float
-    history: list[Record]
-    config: Config
+    return Result(state.status, state.reason, state.message, state.x, cfg.layout,
+                  state.iteration, state.f, state.gnorm, error["rmse"], error["rel_l2"],
+                  state.flops, state.elapsed, state.history, cfg, state, solution)
 
 
 def _initialise_petsc(petsc_options: list[str]) -> None:
@@ -263,8 +253,4 @@ def solve(options: dict | Config | None = None, comm=None,
         cfg = Config(**(options or {})).validate()
     _initialise_petsc(petsc_options or [])
     on_record = None if on_iteration is None else (lambda rec, st: on_iteration(rec, st.x))
-    out = train(cfg, comm, on_record=on_record)
-    st = out.state
-    return Result(st.status, st.reason, st.message, st.x, cfg.layout, st.iteration, out.loss,
-                  out.gnorm, out.rmse, out.rel_l2, out.flops_matvec, out.wall_time, st.history,
-                  cfg)
+    return train(cfg, comm, on_record=on_record)
