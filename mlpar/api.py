@@ -188,13 +188,15 @@ def build(cfg: Config, comm: Comm):
 
 
 def train(cfg: Config, comm: Comm, on_record=None, should_stop=None,
-          state: State | None = None) -> Result:
+          state: State | None = None, on_build=None) -> Result:
     """Run the configured method from the configured initial weights, or continue ``state``.
 
     ``on_record(record, state)`` runs after every iteration; ``should_stop(state)``
     is collective and interrupts the run when true (see :func:`mlpar.optim.driver.run`).
     """
     objective, solver, method, hierarchy = build(cfg, comm)
+    if hierarchy is not None:
+        hierarchy.on_build = on_build
     if state is None:
         x0 = initial_parameters(cfg.width, initial_frequency(cfg), cfg.seed, cfg.init,
                                 cfg.layout.input_dim)

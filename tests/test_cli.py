@@ -345,3 +345,20 @@ def test_a_loss_that_overflows_fails_with_exit_3_and_one_message(tmp_path):
     assert "mlpar" not in proc.stderr, proc.stderr
     assert "failed: the loss or its gradient is not finite" in proc.stdout
     assert read_result(out)["attrs"]["reason"] == "nonfinite"
+
+
+def test_the_run_log_shows_the_level_table_of_the_first_hierarchy(tmp_path, run_in_process):
+    out = tmp_path / "rlm.h5"
+    code, stdout, err = run_in_process(["--problem", "poisson", "--nu", "10", "--width", "128",
+                                        "--method", "rlm", "--max-iter", "20", "--out", out])
+    assert code == 0, err
+    assert stdout.count("neuron hierarchy at iteration") == 1, stdout
+    table = []   # the rows under the header: level, width, params[, nnz(P), ratio]
+    for line in stdout.split("neuron hierarchy at iteration")[1].splitlines()[2:]:
+        if len(line.split()) not in (3, 5):
+            break
+        table.append(line.split())
+    widths = read_result(out)["history"]["widths"]
+    built = next(row for row in widths if row[1] > 0)
+    assert [int(cells[1]) for cells in table] == list(built[built > 0])
+    assert [int(cells[0]) for cells in table] == list(range(len(table) - 1, -1, -1))

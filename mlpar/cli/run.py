@@ -114,6 +114,15 @@ def execute(cfg: Config, comm, state: State | None = None) -> str:
     stop = StopRequest(comm)
     unused = UnusedOptionsReport(comm)
 
+    tables_shown = []
+
+    def on_build(hierarchy):   # the level table of the first build (rlm, rarc)
+        if not tables_shown:
+            tables_shown.append(hierarchy.built_at)
+            every = f"every {cfg.rebuild_every} iterations" if cfg.rebuild_every else "never"
+            progress.say(f"neuron hierarchy at iteration {hierarchy.built_at} (rebuilt "
+                         f"{every}):\n{hierarchy!r}")
+
     def on_record(rec, st):
         progress.record(rec)
         unused.after_iteration()
@@ -124,7 +133,7 @@ def execute(cfg: Config, comm, state: State | None = None) -> str:
         # as failed with that reason): numpy's warnings would only repeat it on every rank
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             outcome = train(cfg, comm, on_record=on_record, should_stop=stop.should_stop,
-                            state=state)
+                            state=state, on_build=on_build)
     finally:
         stop.restore()
     progress.flush()

@@ -70,6 +70,8 @@ class Hierarchy:
         self.levels: list[Level] = []
         self.built_at = -1
         self.built_from: Linearization | None = None
+        self.on_build: Callable[[Hierarchy], None] | None = None
+        """Called after every build (the command line prints the first level table)."""
 
     def __repr__(self) -> str:
         """The level table: width, parameters, nonzeros of P and coarsening ratio per level."""
@@ -112,6 +114,8 @@ class Hierarchy:
             if len(self.levels) + 1 < self.prm.levels:
                 objective, y0 = self.coarse_model(len(self.levels) - 1, objective, lin)
                 lin = objective.linearize(y0)
+        if self.on_build is not None:
+            self.on_build(self)
 
     def state(self, lin: Linearization) -> dict[str, np.ndarray]:
         """The hierarchy as named arrays (checkpointed) at the fine linearisation ``lin``; empty
