@@ -1,9 +1,12 @@
-"""Running ``python -m mlpar`` under mpiexec from the serial tests."""
+"""What the serial tests share: running ``python -m mlpar`` under mpiexec, and a
+finite-difference Jacobian."""
 
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 MPI_ENV = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
@@ -34,3 +37,14 @@ def start_mlpar(args, nranks=1):
                             cwd=ROOT, env=env, start_new_session=True)
     STARTED.append(proc)
     return proc
+
+
+def fd_jacobian(fun, p, h=1e-6):
+    """Central differences of ``fun`` at p, column k with the step h·max(1, |p_k|): an
+    oracle independent of any analytic Jacobian."""
+    cols = []
+    for k in range(p.size):
+        e = np.zeros_like(p)
+        e[k] = h * max(1.0, abs(p[k]))
+        cols.append((fun(p + e) - fun(p - e)) / (2 * e[k]))
+    return np.stack(cols, axis=1)

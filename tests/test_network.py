@@ -2,21 +2,13 @@
 
 import numpy as np
 import pytest
+from helpers import fd_jacobian
 
 from mlpar.model import activations
 from mlpar.model.network import apply_operator, initial_parameters, operator_jacobian, split
 from mlpar.model.problems import ResidualBlock, make_problem, training_points
 
 TERMS = {"value": ((0, 1.0),), "second": ((2, -1.0),), "helmholtz": ((2, 1.0), (0, 9.0))}
-
-
-def _fd_jacobian(fun, p, h=1e-6):
-    cols = []
-    for k in range(p.size):
-        e = np.zeros_like(p)
-        e[k] = h * max(1.0, abs(p[k]))
-        cols.append((fun(p + e) - fun(p - e)) / (2 * e[k]))
-    return np.stack(cols, axis=1)
 
 
 @pytest.mark.parametrize("activation", activations.NAMES)
@@ -27,7 +19,7 @@ def test_operator_jacobian_matches_finite_differences(activation, terms):
     z = np.linspace(0.05, 0.95, 9)
     values, J = operator_jacobian(activation, p, z, TERMS[terms])
     assert np.allclose(values, apply_operator(activation, p, z, TERMS[terms]), rtol=1e-13, atol=1e-13)
-    J_fd = _fd_jacobian(lambda q: apply_operator(activation, q, z, TERMS[terms]), p)
+    J_fd = fd_jacobian(lambda q: apply_operator(activation, q, z, TERMS[terms]), p)
     assert np.allclose(J, J_fd, rtol=1e-6, atol=1e-7 * np.abs(J).max())
 
 
@@ -65,7 +57,7 @@ def test_residual_jacobian_of_each_problem(problem):
     p = initial_parameters(6, 3.0, seed=3)
     F, J = block.residuals_and_jacobian(p)
     assert np.allclose(F, block.residuals(p), rtol=1e-13, atol=1e-13)
-    J_fd = _fd_jacobian(block.residuals, p)
+    J_fd = fd_jacobian(block.residuals, p)
     assert np.allclose(J, J_fd, rtol=1e-6, atol=1e-7 * np.abs(J).max())
 
 

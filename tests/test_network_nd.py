@@ -3,6 +3,7 @@ finite differences, the problems' right-hand sides, the training points, the AMG
 
 import numpy as np
 import pytest
+from helpers import fd_jacobian
 
 from mlpar.model import activations
 from mlpar.model.layout import ParameterLayout
@@ -38,15 +39,6 @@ def _points(count, d, seed):
     return np.random.default_rng(seed).uniform(0.05, 0.95, (count, d))
 
 
-def _fd_jacobian(fun, p, h=1e-6):
-    cols = []
-    for k in range(p.size):
-        e = np.zeros_like(p)
-        e[k] = h * max(1.0, abs(p[k]))
-        cols.append((fun(p + e) - fun(p - e)) / (2 * e[k]))
-    return np.stack(cols, axis=1)
-
-
 @pytest.mark.parametrize("d", [2, 3])
 @pytest.mark.parametrize("activation", activations.NAMES)
 def test_laplacian_matches_finite_differences_in_z(d, activation):
@@ -77,7 +69,7 @@ def test_operator_jacobian_matches_finite_differences(d, activation, operator):
     values, J = operator_jacobian(activation, p, z, terms)
     assert J.shape == (9, (d + 2) * 6)
     assert np.allclose(values, apply_operator(activation, p, z, terms), rtol=1e-13, atol=1e-13)
-    J_fd = _fd_jacobian(lambda q: apply_operator(activation, q, z, terms), p)
+    J_fd = fd_jacobian(lambda q: apply_operator(activation, q, z, terms), p)
     assert np.allclose(J, J_fd, rtol=1e-6, atol=1e-7 * np.abs(J).max())
 
 
@@ -93,7 +85,7 @@ def test_curvature_blocks_match_finite_differences_of_the_jacobian(d, operator):
     u = np.random.default_rng(7).normal(size=11)
     M = operator_curvature("tanh", p, z, terms, u)
     assert M.shape == (layout.curvature_entries, width) == ((d + 2) * (d + 3) // 2, width)
-    H_fd = _fd_jacobian(lambda q: operator_jacobian("tanh", q, z, terms)[1].T @ u, p)
+    H_fd = fd_jacobian(lambda q: operator_jacobian("tanh", q, z, terms)[1].T @ u, p)
     H = np.column_stack([apply_curvature(M, e, layout) for e in np.eye(layout.size)])
     assert np.allclose(H, H_fd, rtol=1e-6, atol=1e-7 * np.abs(H).max())
     assert np.allclose(H, H.T, rtol=0, atol=1e-14 * np.abs(H).max())
@@ -174,7 +166,7 @@ def test_blocks_partition_the_residuals_in_2d():
               for lo, hi in cuts]
     assert np.allclose(np.concatenate([f for f, _ in pieces]), F, rtol=1e-14, atol=1e-14)
     assert np.allclose(np.concatenate([j for _, j in pieces]), J, rtol=1e-14, atol=1e-14)
-    J_fd = _fd_jacobian(ResidualBlock(prob, "sigmoid", t, 1.0, 0, m).residuals, p)
+    J_fd = fd_jacobian(ResidualBlock(prob, "sigmoid", t, 1.0, 0, m).residuals, p)
     assert np.allclose(J, J_fd, rtol=1e-6, atol=1e-7 * np.abs(J).max())
 
 
