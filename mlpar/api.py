@@ -104,7 +104,7 @@ def evaluate(cfg: Config, x) -> tuple[dict[str, float], dict[str, np.ndarray]]:
 
 def seed_loss(cfg: Config, x) -> float:
     """The seed's formula of the configured loss on the interior training residuals
-    r_j = D(ĝ)(z_j) − g(z_j) (:func:`mlpar.losses.seed_loss`)."""
+    r_j = D(ĝ)(z_j) − g(z_j) (:func:`mlpar.model.losses.seed_loss`)."""
     problem = configured_problem(cfg)
     z = interior_points(problem, points_per_dimension(cfg))
     residuals = apply_operator(cfg.activation, x, z, problem.terms) - problem.rhs(z)

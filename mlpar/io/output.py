@@ -5,7 +5,7 @@ Layout (``format = "mlpar-result"``, ``schema_version`` below):
 * root attributes: ``status``, ``reason`` (which test ended the run), ``message``, ``iterations``,
   ``rmse`` and ``rel_l2`` (‖ĝ − u_T‖/‖u_T‖) on the test grid, ``loss``
   (the trained objective f), ``seed_loss`` (the seed's formula of the configured
-  loss on the training residuals, :func:`mlpar.losses.seed_loss`), ``gnorm``, ``lambda``, ``flops_matvec``, ``nranks``, ``wall_time``,
+  loss on the training residuals, :func:`mlpar.model.losses.seed_loss`), ``gnorm``, ``lambda``, ``flops_matvec``, ``nranks``, ``wall_time``,
   ``mlpar_version`` and library versions, ``config`` (the resolved
   configuration as JSON), ``created_utc``;
 * ``params``: the final weights p = [v; w⁽¹⁾…w⁽ᵈ⁾; b] (attributes ``layout``, the layout in words,

@@ -1,7 +1,7 @@
 """Per-residual loss functions φ of the seed, in the smooth forms that are trained.
 
 A problem's loss is f(p) = Σ_j c_j φ(r_j) over its residuals r_j (interior rows
-c_j = 1/t, boundary rows c_j = λ_p/t; see :mod:`mlpar.problems`).
+c_j = 1/t, boundary rows c_j = λ_p/t; see :mod:`mlpar.model.problems`).
 
 ``l2``        φ(r) = ½ r²                     (f is half the seed's L2 loss)
 ``l1``        φ(r) = √(r² + δ²) − δ           (smooth |r|; |φ(r) − |r|| ≤ δ)

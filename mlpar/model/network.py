@@ -139,11 +139,11 @@ def operator_jacobian(activation: str, p: np.ndarray, z: np.ndarray, terms: Term
 
     J is filled through its transpose Jᵀ (neuron-major: one row per parameter),
     so a column-major J (the default) is written contiguously, and products
-    P_fullᵀ Jᵀ (:meth:`mlpar.amg.Transfer.coarse_columns`) read it without a copy.
+    P_fullᵀ Jᵀ (:meth:`mlpar.multilevel.amg.Transfer.coarse_columns`) read it without a copy.
 
     Parameters
     ----------
-    activation : name of σ (see :mod:`mlpar.activations`).
+    activation : name of σ (see :mod:`mlpar.model.activations`).
     p : parameters [v; w⁽¹⁾…w⁽ᵈ⁾; b], length (d + 2)r.
     z : points, shape (m,) for d = 1, (m, d) otherwise.
     terms : the operator D as ((k, c_k), ...).

@@ -221,7 +221,7 @@ class ResidualBlock:
 
     def curvature(self, p: np.ndarray, u: np.ndarray) -> np.ndarray:
         """Σ_j u_j ∇²F_j over the block's rows, as ((d+2)(d+3)/2, r) blocks (see
-        :func:`mlpar.network.operator_curvature`)."""
+        :func:`mlpar.model.network.operator_curvature`)."""
         k = self.z.shape[0]
         M = operator_curvature(self.activation, p, self.z, self.problem.terms,
                                self.scale * u[:k])
