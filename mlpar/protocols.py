@@ -124,8 +124,8 @@ class Objective(Protocol):
     def column_norms2(self, lin: Linearization) -> np.ndarray:
         """diag(JᵀJ), summed over the ranks."""
 
-    def projected_gram(self, lin: Linearization, basis) -> np.ndarray:
-        """(J B)ᵀ(J B) for a sparse n × k basis B (k × k, replicated)."""
+    def basis_columns(self, lin: Linearization, basis) -> np.ndarray:
+        """The local rows J_p B for a sparse n × k basis B (no communication)."""
 
     def neuron_blocks(self, lin: Linearization) -> np.ndarray:
         """The blocks of JᵀJ coupling each neuron's own weights, shape (r, d+2, d+2),

@@ -285,9 +285,13 @@ SCHEMA2 = {"rlm": (DATA / "schema2-rlm-45.h5", 45), "arc": (DATA / "schema2-arc-
 
 
 @pytest.mark.parametrize("method", sorted(SCHEMA2))
-def test_a_schema_2_checkpoint_still_resumes_bit_for_bit(tmp_path, reference, method):
+def test_a_schema_2_checkpoint_still_resumes(tmp_path, reference, method):
     """Its flat ``method_state`` (hierarchy, cost-aware choice, Krylov size) is handed to the
-    components it belongs to: the resumed run is the uninterrupted one."""
+    components it belongs to: the resumed run takes the uninterrupted one's decisions (the
+    same flops, iteration by iteration the same losses). The fixtures' first iterations were
+    computed by an earlier code, whose boundary residuals of rlm's restricted model differed
+    in the last bit, so weights and losses agree to rounding, not bit for bit (the current
+    schema's resume is bit for bit: the tests above)."""
     fixture, stopped = SCHEMA2[method]
     out = tmp_path / "v2.h5"
     shutil.copy(fixture, out)
@@ -296,9 +300,9 @@ def test_a_schema_2_checkpoint_still_resumes_bit_for_bit(tmp_path, reference, me
     proc = run_mlpar(["--resume", out, "--max-iter", "120"], 1)
     assert proc.returncode == 0, proc.stderr
     ref, res = read_result(reference(method, 1)), read_result(out)
-    assert np.array_equal(res["params"], ref["params"])
     assert res["attrs"]["flops_matvec"] == ref["attrs"]["flops_matvec"]
-    assert np.array_equal(res["history"]["loss"], ref["history"]["loss"])
+    np.testing.assert_allclose(res["history"]["loss"], ref["history"]["loss"], rtol=1e-8)
+    np.testing.assert_allclose(res["params"], ref["params"], rtol=1e-6, atol=1e-8)
 
 
 def _schema1_state_digest(state, flat: dict) -> str:
@@ -315,8 +319,9 @@ def _schema1_state_digest(state, flat: dict) -> str:
 
 
 def test_a_schema_1_checkpoint_without_level_widths_still_resumes(tmp_path, reference):
-    """A checkpoint written before the history recorded the level widths resumes bit for bit;
-    its iterations get widths 0, the later ones are recorded as in an uninterrupted run."""
+    """A checkpoint written before the history recorded the level widths resumes (to
+    rounding, as the schema-2 fixture it is made from); its iterations get widths 0, the
+    later ones are recorded as in an uninterrupted run."""
     out = tmp_path / "v1.h5"
     shutil.copy(SCHEMA2["rlm"][0], out)
     _, state = read_checkpoint(out)
@@ -329,7 +334,8 @@ def test_a_schema_1_checkpoint_without_level_widths_still_resumes(tmp_path, refe
     proc = run_mlpar(["--resume", out, "--max-iter", "120"], 1)
     assert proc.returncode == 0, proc.stderr
     ref, res = read_result(reference("rlm", 1)), read_result(out)
-    assert np.array_equal(res["params"], ref["params"])
+    assert res["attrs"]["flops_matvec"] == ref["attrs"]["flops_matvec"]
+    np.testing.assert_allclose(res["params"], ref["params"], rtol=1e-6, atol=1e-8)
     widths, ref_widths = res["history"]["widths"], ref["history"]["widths"]
     assert widths.shape == ref_widths.shape == (120, 3)
     assert np.all(widths[:45] == 0) and np.array_equal(widths[45:], ref_widths[45:])

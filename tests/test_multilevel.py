@@ -7,6 +7,7 @@ from mpi4py import MPI
 from mlpar.api import multilevel_parameters, train
 from mlpar.config import Config, ConfigError
 from mlpar.linalg.linsolve import RegularizedSolver
+from mlpar.model import problems
 from mlpar.model.layout import ParameterLayout
 from mlpar.model.network import initial_parameters
 from mlpar.model.problems import ResidualBlock, make_problem
@@ -179,6 +180,33 @@ def test_restricted_models_compose_across_three_levels(fine_and_hierarchy):
     g = bottom.linearize(z).g
     d = np.random.default_rng(4).normal(size=z.size)
     assert _central_difference(bottom.value, z, d) == pytest.approx(float(g @ d), rel=1e-6)
+
+
+def test_restricted_jacobians_by_row_blocks_and_reused_at_the_start(fine_and_hierarchy,
+                                                                     monkeypatch):
+    """Three levels, J formed a few rows at a time: J_H(z) = J(x + P₁P₂z) P₁P₂ against the
+    dense product, and at z = 0 the level's own J taken over at the same flop charge."""
+    monkeypatch.setattr(problems, "PROJECTED_BLOCK_ENTRIES", 5 * 3 * 256)   # 5 rows a block
+    fine, h = fine_and_hierarchy(256, levels=3, min_width=8, coarse_model="restricted",
+                                 interpolation="injection")
+    lin = fine.linearize(initial_parameters(256, 10.0, 0))
+    h.build(lin, 0)
+    t1, t2 = (level.transfer for level in h.levels)
+    Q = (t1.P_full @ t2.P_full).toarray()
+    mid, y0 = h.coarse_model(0, fine, lin)
+    mid_lin = mid.linearize(y0)
+    bottom, z0 = h.coarse_model(1, mid, mid_lin)
+    charged = []
+    for z in (np.random.default_rng(5).normal(size=z0.size) * 1e-2, z0):
+        F, J = fine.block.residuals_and_jacobian(lin.x + Q @ z)
+        before = fine.flops.total
+        zlin = bottom.linearize(z)
+        charged.append(fine.flops.total - before)
+        np.testing.assert_allclose(zlin.J, J @ Q, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(zlin.F, F, rtol=1e-12, atol=1e-14)
+        assert zlin.f == pytest.approx(0.5 * float(F @ F), rel=1e-13)
+    assert zlin.F is mid_lin.F   # at z = 0: the level's own residuals, not re-evaluated
+    assert charged[1] == pytest.approx(charged[0], rel=1e-15)
 
 
 def test_cost_aware_choice_tries_both_then_takes_the_cheaper_decrease():

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from helpers import fd_jacobian
 
-from mlpar.model import activations
+from mlpar.model import activations, problems
 from mlpar.model.layout import ParameterLayout
 from mlpar.model.network import (
     apply_curvature,
@@ -168,6 +168,23 @@ def test_blocks_partition_the_residuals_in_2d():
     assert np.allclose(np.concatenate([j for _, j in pieces]), J, rtol=1e-14, atol=1e-14)
     J_fd = fd_jacobian(ResidualBlock(prob, "sigmoid", t, 1.0, 0, m).residuals, p)
     assert np.allclose(J, J_fd, rtol=1e-6, atol=1e-7 * np.abs(J).max())
+
+
+def test_projected_jacobian_formed_by_row_blocks_in_2d(monkeypatch):
+    """F and J Q, J formed 3 rows at a time across the interior/boundary split, equal the
+    full residuals and the product of the full Jacobian."""
+    prob = make_problem("poisson2d", 3.0)
+    t, width = 4, 7
+    _, m = row_count(prob, t)
+    p = initial_parameters(width, 3.0, 0, "spread", input_dim=2)
+    block = ResidualBlock(prob, "sigmoid", t, 1.0, 3, m - 2)
+    F, J = block.residuals_and_jacobian(p)
+    Q = np.random.default_rng(0).normal(size=(p.size, 5))
+    monkeypatch.setattr(problems, "PROJECTED_BLOCK_ENTRIES", 3 * p.size)
+    F_b, JQ = block.residuals_and_projected_jacobian(p, lambda rows: rows @ Q, 5)
+    assert JQ.flags.f_contiguous and JQ.shape == (m - 5, 5)
+    np.testing.assert_allclose(F_b, F, rtol=1e-14, atol=1e-14)
+    np.testing.assert_allclose(JQ, J @ Q, rtol=1e-13, atol=1e-13)
 
 
 @pytest.mark.parametrize("scheme", ["uniform", "spread"])

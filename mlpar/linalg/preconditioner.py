@@ -103,10 +103,6 @@ class ParameterSpacePC:
         lo = sum(self.counts[:self.comm.rank])
         Y.getArray()[:] = self.apply_full(full)[lo:lo + self.counts[self.comm.rank]]
 
-    def operator(self, y: np.ndarray) -> np.ndarray:
-        """A y = JᵀJy + λy for a full vector y (one Allreduce of n numbers, 4mn flops)."""
-        return self.comm.sum(self.objective.normal_local(self.lin, y)) + self.lam * y
-
 
 class NeuronBlockJacobi(ParameterSpacePC):
     """M = blockdiag(B_i + λI): the (d+2) × (d+2) block of A of each neuron's own weights.
@@ -139,10 +135,16 @@ class TwoLevel(ParameterSpacePC):
     """M⁻¹ = Q + (I − QA) S (I − AQ), Q = P (PᵀAP)⁻¹ Pᵀ on the coarse space range(P).
 
     ``coarse_basis(objective, lin)`` gives P (n × n_c, sparse) at each solve, or None
-    (then Q = 0 and M⁻¹ = S).  A_c = (JP)ᵀ(JP) + λPᵀP is formed when the linearisation
-    or P changes (2·m·nnz(P) + 2·m·n_c² flops, one Allreduce of n_c²) and factorised
-    for each λ (n_c³/3).  One application costs two products with A (8mn), two coarse
-    solves (2·(4·nnz(P) + 2n_c²)) and the smoother.
+    (then Q = 0 and M⁻¹ = S).  When the linearisation or P changes, the local rows J P
+    are stored and A_c = (JP)ᵀ(JP) + λPᵀP is formed (2·m·nnz(P) + 2·m·n_c² flops, one
+    Allreduce of n_c²); A_c is factorised for each λ (n_c³/3).  The two products with A
+    in M⁻¹ meet range(P) on one side, so with J P at hand they cost 4mn + 4m·n_c instead
+    of 8mn:
+
+        A Q v = Jᵀ(JP c) + λPc,   c = A_c⁻¹Pᵀv;      PᵀA y = (JP)ᵀ(Jy) + λPᵀy.
+
+    One application costs these, two coarse solves (2·(2·nnz(P) + 2n_c²)) and the
+    smoother.
     """
 
     def __init__(self, comm: Comm, counts: list[int], coarse_basis: CoarseBasis,
@@ -154,6 +156,7 @@ class TwoLevel(ParameterSpacePC):
         self.coarse_basis = coarse_basis
         self.block_jacobi = NeuronBlockJacobi(comm, counts) if smoother == "bjacobi" else None
         self.P = None
+        self._JP: np.ndarray | None = None
         self._gram: np.ndarray | None = None
         self._PtP: np.ndarray | None = None
         self._factor = None
@@ -166,7 +169,9 @@ class TwoLevel(ParameterSpacePC):
     def prepare(self, objective: Objective, lin: Linearization, lam: float) -> None:
         P = self.coarse_basis(objective, lin)
         if P is not None and (P is not self.P or lin is not self.lin):
-            self._gram = objective.projected_gram(lin, P)
+            self._JP = objective.basis_columns(lin, P)
+            objective.flops.add(2.0 * objective.m * P.shape[1] ** 2)
+            self._gram = self.comm.sum(self._JP.T @ self._JP)
             self._PtP = (P.T @ P).toarray()
         self.P = P
         if self.block_jacobi is not None:
@@ -175,12 +180,31 @@ class TwoLevel(ParameterSpacePC):
             self._factor = sla.cho_factor(self._gram + lam * self._PtP)
             objective.flops.add(P.shape[1] ** 3 / 3.0)
 
-    def coarse_correction(self, v: np.ndarray) -> np.ndarray:
-        """Q v = P A_c⁻¹ Pᵀ v."""
-        if self.P is None:
-            return np.zeros_like(v)
-        self.objective.flops.add(4.0 * self.P.nnz + 2.0 * self.P.shape[1] ** 2)
-        return self.P @ sla.cho_solve(self._factor, self.P.T @ v)
+    def coarse_solve(self, u: np.ndarray) -> np.ndarray:
+        """c = A_c⁻¹ u for a coarse vector u."""
+        self.objective.flops.add(2.0 * self.P.shape[1] ** 2)
+        return sla.cho_solve(self._factor, u)
+
+    def restrict(self, v: np.ndarray) -> np.ndarray:
+        """Pᵀ v."""
+        self.objective.flops.add(2.0 * self.P.nnz)
+        return self.P.T @ v
+
+    def prolong(self, c: np.ndarray) -> np.ndarray:
+        """P c."""
+        self.objective.flops.add(2.0 * self.P.nnz)
+        return self.P @ c
+
+    def operator_on_basis(self, c: np.ndarray) -> np.ndarray:
+        """A P c = Jᵀ(JP c) + λPc (one Allreduce of n numbers, 2mn + 2m·n_c flops)."""
+        self.objective.flops.add(2.0 * self.objective.m * self.P.shape[1])
+        return self.objective.jac_t(self.lin, self._JP @ c) + self.lam * self.prolong(c)
+
+    def restricted_operator(self, y: np.ndarray) -> np.ndarray:
+        """PᵀA y = (JP)ᵀ(Jy) + λPᵀy (one Allreduce of n_c numbers, 2mn + 2m·n_c flops)."""
+        self.objective.flops.add(2.0 * self.objective.m * self.P.shape[1])
+        Jy = self.objective.jac(self.lin, y)
+        return self.comm.sum(self._JP.T @ Jy) + self.lam * self.restrict(y)
 
     def smooth(self, v: np.ndarray) -> np.ndarray:
         """S v: λ⁻¹v, or the neuron block Jacobi inverse."""
@@ -191,9 +215,9 @@ class TwoLevel(ParameterSpacePC):
     def apply_full(self, v: np.ndarray) -> np.ndarray:
         if self.P is None:
             return self.smooth(v)
-        z = self.coarse_correction(v)
-        y = self.smooth(v - self.operator(z))
-        return z + y - self.coarse_correction(self.operator(y))
+        c = self.coarse_solve(self.restrict(v))           # Q v = P c
+        y = self.smooth(v - self.operator_on_basis(c))    # S (I − AQ) v
+        return self.prolong(c - self.coarse_solve(self.restricted_operator(y))) + y
 
 
 def make_context(kind: str, comm: Comm, counts: list[int], coarse_basis: CoarseBasis | None,

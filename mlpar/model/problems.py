@@ -52,6 +52,9 @@ from mlpar.model.network import Terms, apply_operator, operator_curvature, opera
 NAMES = ("poisson", "helmholtz", "fit", "poisson2d", "poisson3d", "helmholtz2d")
 INPUT_DIMS = {"poisson2d": 2, "poisson3d": 3, "helmholtz2d": 2}
 """The input dimension d of each problem that is not one-dimensional."""
+PROJECTED_BLOCK_ENTRIES = 1 << 22
+"""Entries of J formed at once by :meth:`ResidualBlock.residuals_and_projected_jacobian`
+(32 MB): bounded, where J itself may not fit twice in memory."""
 
 
 def input_dim(name: str) -> int:
@@ -254,6 +257,28 @@ class ResidualBlock:
                                           out=J[k:])
             F[k:] = values - self.scaled_u_bc
         return F, J
+
+    def residuals_and_projected_jacobian(self, p: np.ndarray, project: Callable, columns: int
+                                         ) -> tuple[np.ndarray, np.ndarray]:
+        """Return (F, J Q) of the block at p, where ``project`` maps a block of rows of J
+        (column-major, (d + 2)r columns) to the same rows of J Q (``columns`` columns).
+
+        J is formed :data:`PROJECTED_BLOCK_ENTRIES` numbers at a time, so only J Q (column-major)
+        and one block of J are held: the restricted coarse models need J(x) P, never J."""
+        JQ = np.empty((self.size, columns), order="F")
+        F = np.empty(self.size)
+        rows = max(1, PROJECTED_BLOCK_ENTRIES // p.size)
+        k = self.z.shape[0]
+        parts = ((self.z, self.scaled_terms, self.scaled_target, 0),
+                 (self.z_bc, self.scaled_terms_bc, self.scaled_u_bc, k))
+        for z, terms, data, offset in parts:
+            for lo in range(0, z.shape[0], rows):
+                zc = z[lo:lo + rows]
+                J = np.empty((zc.shape[0], p.size), order="F")
+                values, _ = operator_jacobian(self.activation, p, zc, terms, out=J)
+                F[offset + lo:offset + lo + zc.shape[0]] = values - data[lo:lo + rows]
+                JQ[offset + lo:offset + lo + zc.shape[0]] = project(J)
+        return F, JQ
 
 
 def rmse(problem: Problem, activation: str, p: np.ndarray, z: np.ndarray) -> float:

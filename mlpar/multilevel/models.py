@@ -49,7 +49,7 @@ def galerkin(objective, lin: Linearization, transfer: Transfer):
 
 def restricted(objective, lin: Linearization, transfer: Transfer) -> "RestrictedObjective":
     """The level's own loss on the affine subspace lin.x + range(P_full)."""
-    return RestrictedObjective(objective, lin.x, transfer)
+    return RestrictedObjective(objective, lin, transfer)
 
 
 class GalerkinObjective(LeastSquaresProducts):
@@ -89,19 +89,27 @@ class RestrictedObjective(LeastSquaresProducts):
     A least-squares function of the coarse parameters y (x_0 = 0) with residuals
     F(x_k + P_full y) and Jacobian J_H(y) = J(x_k + P_full y) P_full, so that
     ∇h(0) = P_fullᵀ ∇f(x_k) = R g (α = 1) and h(y) − h(0) is the true decrease of f:
-    coherent to every order.  Each linearisation evaluates the level's Jacobian and
-    forms J P_full (2·m·(d+2)·nnz(P) flops) and J_HᵀF (2·m·n_H).
+    coherent to every order.
+
+    Each linearisation at y ≠ 0 evaluates the trained network's Jacobian a block of rows
+    at a time and keeps only its product with the composed transfers (no second m × n
+    Jacobian beside the fine level's); at y = 0 it takes F and J of the level's own
+    linearisation ``lin`` at x_k (which must stay valid while the model is minimised).
+    Both are charged alike, as a linearisation of h: the transfers x_k + P_full y and the
+    products J P_full (2·m·(d+2)·nnz(P)) of this level and of the restricted levels it is
+    built on, then f and ∇h (2·m·n_H).
     """
 
     coherent = True
     exact_decrease = True
 
-    def __init__(self, base, x: np.ndarray, transfer: Transfer):
+    def __init__(self, base, lin: Linearization, transfer: Transfer):
         self.comm, self.m, self.flops = base.comm, base.m, base.flops
         self.layout = base.layout.with_width(transfer.widths[1])
         self.n = self.layout.size
         self.base = base
-        self.x = x
+        self.lin = lin
+        self.x = lin.x
         self.transfer = transfer
 
     @property
@@ -109,19 +117,48 @@ class RestrictedObjective(LeastSquaresProducts):
         return self.base.m_local
 
     def _point(self, y: np.ndarray) -> np.ndarray:
-        self.flops.add(2.0 * self.transfer.blocks * self.transfer.P.nnz)
+        self._charge_point()
         return self.x + self.transfer.prolong(y)
+
+    def _charge_point(self) -> None:
+        self.flops.add(2.0 * self.transfer.blocks * self.transfer.P.nnz)
+
+    def _charge_product(self) -> None:
+        self.flops.add(2.0 * self.transfer.blocks * self.m * self.transfer.P.nnz)
 
     def value(self, y: np.ndarray) -> float:
         return self.base.value(self._point(y))
 
+    def residuals_and_projected_jacobian(self, y: np.ndarray, project, columns: int
+                                         ) -> tuple[np.ndarray, np.ndarray]:
+        """F and J_H Q at x_k + P_full y, for a map ``project`` of rows of J_H to rows of
+        J_H Q (``columns`` columns): a restricted model of this one, a level further down,
+        composes its transfer with this level's."""
+        F, JQ = self.base.residuals_and_projected_jacobian(
+            self._point(y), lambda J: project(self.transfer.coarse_columns(J)), columns)
+        self._charge_product()
+        return F, JQ
+
     def residuals_and_jacobian(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """F and J_H = J P_full at x_k + P_full y, in the level's own coordinates (so that a
-        restricted model of this one, a level further down, composes the transfers)."""
-        F, J = self.base.residuals_and_jacobian(self._point(y))
-        return F, coarse_jacobian(J, self.transfer, self.m, self.flops)
+        """F and J_H = J P_full at x_k + P_full y, in the level's own coordinates."""
+        return self.residuals_and_projected_jacobian(y, lambda J: J, self.n)
+
+    def _charge_reused_linearization(self) -> None:
+        """The flops of :meth:`residuals_and_jacobian`, in the same order: the transfers of
+        every restricted level down to the trained network, then their products J P."""
+        chain = [self]
+        while isinstance(chain[-1].base, RestrictedObjective):
+            chain.append(chain[-1].base)
+        for level in chain:
+            level._charge_point()
+        for level in reversed(chain):
+            level._charge_product()
 
     def linearize(self, y: np.ndarray) -> Linearization:
+        if not y.any():   # h at x_k: the level's F and J, without evaluating the network
+            self._charge_reused_linearization()
+            J_H = np.asfortranarray(self.transfer.coarse_columns(self.lin.J))
+            return self._linearization(y, self.lin.F, J_H)
         return self._linearization(y, *self.residuals_and_jacobian(y))
 
 
@@ -171,8 +208,8 @@ class CorrectedObjective:
     def column_norms2(self, lin):
         return self.base.column_norms2(lin)
 
-    def projected_gram(self, lin, basis):
-        return self.base.projected_gram(lin, basis)
+    def basis_columns(self, lin, basis):
+        return self.base.basis_columns(lin, basis)
 
     def neuron_blocks(self, lin):
         return self.base.neuron_blocks(lin)

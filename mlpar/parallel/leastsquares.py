@@ -73,12 +73,11 @@ class LeastSquaresProducts:
         return self.comm.allgather(np.ascontiguousarray(lin.J).ravel(),
                                    [c * self.n for c in rows]).reshape(self.m, self.n)
 
-    def projected_gram(self, lin: Linearization, basis) -> np.ndarray:
-        """(J B)ᵀ(J B) = Σ_p (J_p B)ᵀ(J_p B) for a sparse n × k basis B (k × k, every rank; one
-        Allreduce of k² numbers; 2·m·nnz(B) + 2·m·k² flops)."""
-        JB = (basis.T @ lin.J.T).T
-        self.flops.add(2.0 * self.m * basis.nnz + 2.0 * self.m * basis.shape[1] ** 2)
-        return self.comm.sum(JB.T @ JB)
+    def basis_columns(self, lin: Linearization, basis) -> np.ndarray:
+        """The local rows J_p B for a sparse n × k basis B, computed as (Bᵀ J_pᵀ)ᵀ (no
+        communication; 2·m·nnz(B) flops)."""
+        self.flops.add(2.0 * self.m * basis.nnz)
+        return np.asfortranarray((basis.T @ lin.J.T).T)
 
     def neuron_blocks(self, lin: Linearization) -> np.ndarray:
         """The (d+2) × (d+2) diagonal blocks of JᵀJ that couple one neuron's own weights
@@ -128,6 +127,12 @@ class LeastSquares(LeastSquaresProducts):
     def residuals_and_jacobian(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """This rank's residuals F_p(x) and Jacobian J_p(x) (no communication, no flops)."""
         return self.block.residuals_and_jacobian(x)
+
+    def residuals_and_projected_jacobian(self, x: np.ndarray, project, columns: int
+                                         ) -> tuple[np.ndarray, np.ndarray]:
+        """This rank's F_p(x) and J_p(x) Q, J_p formed a block of rows at a time (see
+        :meth:`mlpar.model.problems.ResidualBlock.residuals_and_projected_jacobian`)."""
+        return self.block.residuals_and_projected_jacobian(x, project, columns)
 
     def value(self, x: np.ndarray) -> float:
         """f(x) = ½ Σ_p ‖F_p(x)‖²."""
