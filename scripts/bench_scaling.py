@@ -25,7 +25,7 @@ blocks" the local Gram blocks J_xᵀJ_x (every rank) and "AMG serial" rank 0's o
 
 Before a case runs, :func:`mlpar.memory.estimate` gives the peak memory of its ranks; a case
 above ``--max-gb`` (summed over the ranks of the node) is skipped and said so.  ``--json``
-writes every figure for ``scripts/plot_scaling.py``.
+writes every figure for ``scripts/plot_scaling.py``, after every case.
 """
 
 from __future__ import annotations
@@ -286,12 +286,19 @@ def main() -> None:
                 f"{' / '.join(f'{p:.0f}' for p in d['peak_mb'])} |",
                 flush=True,
             )
+            _write(args.json, runs)
     if args.json:
-        with open(args.json, "w") as fh:
+        print(f"written: {args.json}")
+
+
+def _write(path: str | None, runs: list) -> None:
+    """The runs so far and the command to ``path`` (after every case: a stopped benchmark
+    keeps the cases it finished)."""
+    if path:
+        with open(path, "w") as fh:
             json.dump(
                 {"command": " ".join([sys.executable, *sys.argv]), "runs": runs}, fh, indent=1
             )
-        print(f"written: {args.json}")
 
 
 if __name__ == "__main__":
