@@ -48,14 +48,15 @@ def test_quick_benchmark_has_a_row_per_method_and_mlpar_reaches_the_target(tmp_p
 
 
 def test_torch_residuals_are_mlpar_residuals():
-    """The analytic torch network and operator give mlpar's F on every problem."""
+    """The analytic torch network and operator (the 2-D Laplacian too) give mlpar's F on every
+    problem of the benchmark."""
     import numpy as np
     import pytest
 
     pytest.importorskip("torch")
     for problem, nu, width, points in bench_peers.CASES.values():
         case = bench_peers.Case(problem, nu, min(width, 64), min(points, 300), "spread")
-        x0 = bench_peers.initial_parameters(case.width, case.nu, 3, case.init)
+        x0 = case.initial(3)
         net, rows, target = bench_peers.torch_network(case, x0)
         F = (net(rows) - target).detach().numpy()
         expected = bench_peers.residual_block(case).residuals(x0)
