@@ -53,7 +53,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
-import scipy.linalg as sla
 
 from mlpar.protocols import Linearization, Objective
 
@@ -172,6 +171,7 @@ class TwoLevel(ParameterSpacePC):
         if self.block_jacobi is not None:
             self.block_jacobi.bind(objective, lin, lam)
         if P is not None:
+            import scipy.linalg as sla  # here, not at start-up: only the mg preconditioner
             self._factor = sla.cho_factor(self._gram + lam * self._PtP)
             objective.flops.add(P.shape[1] ** 3 / 3.0)
 
@@ -180,6 +180,7 @@ class TwoLevel(ParameterSpacePC):
         if self.P is None:
             return np.zeros_like(v)
         self.objective.flops.add(4.0 * self.P.nnz + 2.0 * self.P.shape[1] ** 2)
+        import scipy.linalg as sla
         return self.P @ sla.cho_solve(self._factor, self.P.T @ v)
 
     def smooth(self, v: np.ndarray) -> np.ndarray:
