@@ -11,7 +11,7 @@ export PRTE_MCA_rmaps_default_mapping_policy=:oversubscribe
 MPIRUN  := $(MPIEXEC) --map-by :OVERSUBSCRIBE
 PYTEST_MPI := -m mpi4py -m pytest -q -p no:cacheprovider --color=no --timeout=300 --timeout-method=thread
 
-.PHONY: setup run test test-serial test-mpi bench peers bench-peers
+.PHONY: setup run test test-serial test-mpi bench peers bench-peers bench-startup
 setup:
 	@bash scripts/setup_debian.sh
 
@@ -41,3 +41,7 @@ peers: setup
 
 bench-peers: peers
 	OMP_NUM_THREADS=1 $(PY) scripts/bench_peers.py $(ARGS)
+
+# Start-up time of the mlpar command (part of bench-peers' whole-command times).
+bench-startup: setup
+	$(PY) scripts/bench_startup.py $(ARGS)

@@ -31,10 +31,8 @@ from mlpar.model.problems import (
     row_count,
     test_grid,
 )
-from mlpar.multilevel.hierarchy import Hierarchy
 from mlpar.multilevel.parameters import MultilevelParameters
 from mlpar.multilevel.preconditioning import HierarchySpace, RebuiltNeuronSpace
-from mlpar.multilevel.recursion import MultilevelMethod
 from mlpar.optim.arc import cubic_step
 from mlpar.optim.common import LMParameters
 from mlpar.optim.driver import Record, State, Tolerances, run
@@ -149,8 +147,7 @@ def release_petsc_objects(comm: Comm) -> None:
 
 def build(cfg: Config, comm: Comm):
     """(objective, solver, method, hierarchy or None) of the configured run on ``comm``."""
-    from mlpar.linalg.lanczos import CubicSolver  # PETSc: imported once it is initialised
-    from mlpar.linalg.linsolve import RegularizedSolver
+    from mlpar.linalg.linsolve import RegularizedSolver  # PETSc: imported once it is initialised
     _, m, _ = problem_size(cfg)
     lo, hi = comm.block_range(m)
     flops = FlopCounter()
@@ -160,6 +157,7 @@ def build(cfg: Config, comm: Comm):
     mprm = multilevel_parameters(cfg)
     hierarchy = None
     if second_order:
+        from mlpar.linalg.lanczos import CubicSolver
         objective = SmoothLoss(block, comm, m, cfg.layout, flops, cfg.loss, cfg.l1_smoothing)
 
         def make_solver(level_objective):
@@ -178,6 +176,9 @@ def build(cfg: Config, comm: Comm):
     step_rule = cubic_step if second_order else taylor_step
     prm = LMParameters(lambda0=cfg.lambda0, lambda_min=cfg.lambda_min)
     if cfg.method in ("rlm", "rarc"):
+        # the multilevel modules (scipy.sparse, pyamg) are imported only by the methods using them
+        from mlpar.multilevel.hierarchy import Hierarchy
+        from mlpar.multilevel.recursion import MultilevelMethod
         hierarchy = Hierarchy(objective, make_solver, mprm)
         solver = make_solver(objective)
         method = MultilevelMethod(objective, solver, prm, step_rule, hierarchy.prm, hierarchy)

@@ -45,8 +45,12 @@ from mlpar.model.layout import ParameterLayout
 from mlpar.model.losses import NAMES as LOSSES
 from mlpar.model.problems import NAMES as PROBLEMS
 from mlpar.model.problems import input_dim, make_problem, problem_point_count
-from mlpar.multilevel.amg import INTERPOLATIONS, STRENGTHS
-from mlpar.multilevel.parameters import RARC_REBUILD_EVERY, MultilevelParameters
+from mlpar.multilevel.parameters import (
+    INTERPOLATIONS,
+    RARC_REBUILD_EVERY,
+    STRENGTHS,
+    MultilevelParameters,
+)
 from mlpar.optim.common import LMParameters
 
 METHODS = ("lm", "rlm", "arc", "rarc")

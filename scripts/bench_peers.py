@@ -68,7 +68,14 @@ sys.path.insert(0, str(ROOT))   # this checkout's mlpar, not an installed one
 
 # mlpar's model functions: the one place that names their modules.
 from mlpar.model.network import initial_parameters  # noqa: E402
-from mlpar.model.problems import ResidualBlock, default_point_count, make_problem, rmse, test_points  # noqa: E402
+from mlpar.model.problems import (  # noqa: E402
+    ResidualBlock,
+    make_problem,
+    problem_point_count,
+    rmse,
+    row_count,
+    test_grid,
+)
 
 TARGET_RMSE = 1e-3
 COMMAND_CAP_FACTOR = 3.0
@@ -102,34 +109,68 @@ class Case:
     @property
     def label(self) -> str:
         pts = f", {self.points} points" if self.points else ""
-        return f"{self.problem} ν={self.nu:g} r={self.width}{pts}, {self.init} init"
+        # helmholtz2d's solution is set by a₁ = 1, a₂ = 4, k = 1 (mlpar's defaults), not ν
+        nu = "" if self.problem == "helmholtz2d" else f" ν={self.nu:g}"
+        return f"{self.problem}{nu} r={self.width}{pts}, {self.init} init"
+
+    @property
+    def input_dim(self) -> int:
+        return make_problem(self.problem, self.nu).input_dim
 
     @property
     def training_points(self) -> int:
-        return self.points or default_point_count(self.nu)
+        """t: interior points (per axis for d > 1), mlpar's default when ``points`` is 0."""
+        return self.points or problem_point_count(make_problem(self.problem, self.nu))
+
+    def initial(self, seed: int) -> np.ndarray:
+        """mlpar's initial weights of this case (``spread`` at ν, or for d > 1 at the highest
+        axial frequency of the solution, as :func:`mlpar.api.initial_frequency`)."""
+        problem = make_problem(self.problem, self.nu)
+        nu = self.nu if problem.input_dim == 1 else problem.frequency
+        return initial_parameters(self.width, nu, seed, self.init, problem.input_dim)
 
 
 CASES = {"poisson-20": ("poisson", 20.0, 512, 0), "poisson-25": ("poisson", 25.0, 1024, 0),
-         "helmholtz-5": ("helmholtz", 5.0, 1024, 0), "fit-40": ("fit", 40.0, 2048, 4096),
-         "poisson-20-2000": ("poisson", 20.0, 512, 2000)}
+         "helmholtz-5": ("helmholtz", 5.0, 1024, 0),
+         "poisson2d-5": ("poisson2d", 5.0, 64, 0), "helmholtz2d": ("helmholtz2d", 20.0, 64, 0),
+         "fit-40": ("fit", 40.0, 2048, 4096), "poisson-20-2000": ("poisson", 20.0, 512, 2000)}
 SEED_CASES = ("poisson-20", "poisson-25", "helmholtz-5")
+LARGE_CASES = ("fit-40", "poisson-20-2000")
+"""The issue's larger cases, run only with ``--large`` (or named in ``--cases``)."""
+DEFAULT_CASES = tuple(k for k in CASES if k not in LARGE_CASES)
 
 
 @dataclass(frozen=True)
 class Method:
-    """A row of the tables: who trains, how, on how many ranks."""
+    """A row of the tables: who trains, how, on how many ranks; for mlpar, ``args`` are its
+    command-line options beyond the problem's (``--method lm --solve-form direct``)."""
 
     name: str
     family: str
     ranks: int = 1
+    args: str = ""
 
     @property
     def is_mlpar(self) -> bool:
         return self.family == "mlpar"
 
+    def mlpar_options(self) -> dict:
+        """``args`` as :func:`mlpar.solve` options: ``--solve-form direct`` → solve_form."""
+        words = self.args.split()
+        if len(words) % 2 or not all(w.startswith("--") for w in words[::2]):
+            raise ValueError(f"mlpar variant {self.args!r}: expected pairs '--option value'")
+        return {k[2:].replace("-", "_"): v for k, v in zip(words[::2], words[1::2])}
 
-METHODS = [Method("mlpar lm", "mlpar", 1), Method("mlpar lm", "mlpar", 2),
-           Method("mlpar rlm", "mlpar", 1), Method("mlpar rlm", "mlpar", 2),
+
+def mlpar_method(args: str, ranks: int) -> Method:
+    """The mlpar row of ``args`` (``--method lm`` unless they name a method)."""
+    if "--method" not in args.split():
+        args = f"--method lm {args}".strip()
+    return Method("mlpar " + args.replace("--method ", "", 1), "mlpar", ranks, args)
+
+
+MLPAR_METHODS = ("--method lm", "--method rlm")
+METHODS = [mlpar_method(args, ranks) for args in MLPAR_METHODS for ranks in (1, 2)] + [
            Method("scipy trf", "scipy"), Method("scipy trf-lsmr", "scipy"),
            Method("scipy dogbox", "scipy"), Method("scipy lm", "scipy"),
            Method("TAO BRGN lm", "tao"),
@@ -179,7 +220,7 @@ class Tracker:
 
     def __init__(self, case: Case, time_cap: float, stop_at_target: bool):
         self.problem = make_problem(case.problem, case.nu)
-        self.z = test_points(TEST_POINTS)
+        self.z = test_grid(self.problem, TEST_POINTS)[1]   # mlpar's: 32 × 32 for d = 2
         self.time_cap = time_cap
         self.stop_at_target = stop_at_target
         self.t0 = time.perf_counter()
@@ -241,7 +282,7 @@ def residual_block(case: Case) -> ResidualBlock:
     """mlpar's residuals of ``case``, all rows (one process)."""
     problem = make_problem(case.problem, case.nu)
     t = case.training_points
-    return ResidualBlock(problem, ACTIVATION, t, LAMBDA_P, 0, t + len(problem.boundary))
+    return ResidualBlock(problem, ACTIVATION, t, LAMBDA_P, 0, row_count(problem, t)[1])
 
 
 # ----------------------------------------------------------------------------------- mlpar
@@ -272,8 +313,7 @@ def mlpar_solve(spec: dict, on_iteration) -> str:
 def run_mlpar(case: Case, method: Method, seed: int, tracker: Tracker) -> SeedResult:
     """mlpar on the ranks of this job; rank 0's tracker holds the result."""
     spec = {"problem": case.problem, "nu": case.nu, "width": case.width, "points": case.points,
-            "method": method.name.split()[1], "seed": seed, "init": case.init,
-            "max_iter": 10 ** 9}
+            "seed": seed, "init": case.init, "max_iter": 10 ** 9, **method.mlpar_options()}
 
     def on_iteration(record, x):
         return tracker.iterate(x, clock=record.time)
@@ -292,7 +332,7 @@ def run_scipy(case: Case, method: Method, seed: int, tracker: Tracker) -> SeedRe
     from scipy.optimize import least_squares
 
     block = residual_block(case)
-    x0 = initial_parameters(case.width, case.nu, seed, case.init)
+    x0 = case.initial(seed)
     kind = method.name.split()[1]
     options = {"trf": {"method": "trf", "tr_solver": "exact"},
                "trf-lsmr": {"method": "trf", "tr_solver": "lsmr"},
@@ -339,7 +379,7 @@ def run_tao(case: Case, method: Method, seed: int, tracker: Tracker) -> SeedResu
     from petsc4py import PETSc
 
     block = residual_block(case)
-    x0 = initial_parameters(case.width, case.nu, seed, case.init)
+    x0 = case.initial(seed)
     m, n = block.size, x0.size
     opts = PETSc.Options()
     opts["tao_brgn_regularization_type"] = "lm"
@@ -390,38 +430,45 @@ def run_tao(case: Case, method: Method, seed: int, tracker: Tracker) -> SeedResu
 # ----------------------------------------------------------------------------------- torch
 
 def torch_network(case: Case, x0: np.ndarray):
-    """A ``torch.nn.Module`` holding p = [v; w; b] whose forward maps rows (z, is_boundary) to
-    mlpar's scaled operator values √c·D(ĝ)(z) (interior) or √c_bc·ĝ(z) (boundary), so that
-    forward − target = mlpar's F."""
+    """A ``torch.nn.Module`` holding p = [v; w⁽¹⁾…w⁽ᵈ⁾; b] whose forward maps rows
+    (z₁…z_d, is_boundary) to mlpar's scaled operator values √c·D(ĝ)(z) (interior) or
+    √c_bc·ĝ(z) (boundary), so that forward − target = mlpar's F. The operator is written
+    analytically: with aᵢ = wᵢᵀz + bᵢ, D(ĝ) = Σ_k c_k Σᵢ vᵢ‖wᵢ‖^k σ⁽ᵏ⁾(aᵢ) for mlpar's terms
+    (k, c_k), k ∈ {0, 2}: the identity and u″ (d = 1) or the Laplacian
+    Δĝ = Σ vᵢ‖wᵢ‖²σ″(aᵢ) (d > 1)."""
     import torch
 
-    problem = make_problem(case.problem, case.nu)
-    t = case.training_points
-    scale, scale_bc = 1.0 / math.sqrt(t), math.sqrt(LAMBDA_P / t)
-    terms = problem.terms
-    r = case.width
+    block = residual_block(case)
+    scale, scale_bc = block.scale, block.scale_bc
+    terms = block.problem.terms
+    r, d = case.width, block.problem.input_dim
 
     class Network(torch.nn.Module):
-        """ĝ(z) = Σ vᵢ σ(wᵢz + bᵢ), σ(x) = tanh(x/2), and the problem's operator on it."""
+        """ĝ(z) = Σ vᵢ σ(wᵢᵀz + bᵢ), σ(x) = tanh(x/2), and the problem's operator on it."""
 
         def __init__(self):
             super().__init__()
             self.p = torch.nn.Parameter(torch.tensor(x0, dtype=torch.float64))
 
         def forward(self, rows):
-            z, boundary = rows[..., 0:1], rows[..., 1]
-            v, w, b = self.p[:r], self.p[r:2 * r], self.p[2 * r:]
-            T = torch.tanh(0.5 * (z * w + b))          # σ = T
+            z, boundary = rows[..., :d], rows[..., d]
+            v, b = self.p[:r], self.p[(d + 1) * r:]
+            W = self.p[r:(d + 1) * r].reshape(d, r)
+            T = torch.tanh(0.5 * (z @ W + b))          # σ = T
             sech2 = 1.0 - T * T
-            # σ″(x) = −½ T sech²(x/2): u″ = Σ v w² σ″
+            # σ″(x) = −½ T sech²(x/2); ‖wᵢ‖^k for k = 0, 2
             derivative = {0: T, 2: -0.5 * T * sech2}
-            interior = sum(c * (derivative[k] @ (v * w ** k)) for k, c in terms)
+            norm2 = (W * W).sum(dim=0)
+            power = {0: torch.ones_like(norm2), 2: norm2}
+            interior = sum(c * (derivative[k] @ (v * power[k])) for k, c in terms)
             value = T @ v
             return torch.where(boundary > 0, scale_bc * value, scale * interior)
 
-    block = residual_block(case)
-    rows = np.concatenate([np.column_stack([block.z, np.zeros(block.z.size)]),
-                           np.column_stack([block.z_bc, np.ones(block.z_bc.size)])])
+    def with_flag(z, flag):
+        z = z.reshape(z.shape[0], d)
+        return np.column_stack([z, np.full(z.shape[0], flag)])
+
+    rows = np.concatenate([with_flag(block.z, 0.0), with_flag(block.z_bc, 1.0)])
     target = np.concatenate([block.scaled_target, block.scaled_u_bc])
     return (Network(), torch.tensor(rows, dtype=torch.float64),
             torch.tensor(target, dtype=torch.float64))
@@ -432,7 +479,7 @@ def run_torch(case: Case, method: Method, seed: int, tracker: Tracker) -> SeedRe
     import torch
 
     torch.set_num_threads(1)
-    x0 = initial_parameters(case.width, case.nu, seed, case.init)
+    x0 = case.initial(seed)
     net, rows, target = torch_network(case, x0)
     if method.name == "torch Adam":
         optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
@@ -480,7 +527,7 @@ def run_torch_lm(case: Case, method: Method, seed: int, tracker: Tracker) -> See
     from torch_levenberg_marquardt.training import LevenbergMarquardtModule
 
     torch.set_num_threads(1)
-    x0 = initial_parameters(case.width, case.nu, seed, case.init)
+    x0 = case.initial(seed)
     net, rows, target = torch_network(case, x0)
     module = LevenbergMarquardtModule(net)
     tracker.start()
@@ -575,7 +622,7 @@ def mlpar_command_time(case: Case, method: Method, seed: int, iterations: int,
         cmd = ["mpiexec", "--map-by", ":OVERSUBSCRIBE", "-n", str(method.ranks), sys.executable,
                "-m", "mlpar", "--problem", case.problem, "--nu", f"{case.nu:g}",
                "--width", str(case.width), "--points", str(case.points),
-               "--method", method.name.split()[1], "--seed", str(seed), "--init", case.init,
+               *method.args.split(), "--seed", str(seed), "--init", case.init,
                "--max-iter", str(iterations), "--out", str(out), "--quiet"]
         code, _, err, wall = run_command(cmd, timeout)
         if code is None:
@@ -735,7 +782,16 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true",
                     help="one seed, the seed's three problems, uniform init, a short cap, every run "
                          "ended at the target")
-    ap.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
+    ap.add_argument("--cases", nargs="+", choices=list(CASES), default=list(DEFAULT_CASES),
+                    help=f"default: all but the large ones ({', '.join(LARGE_CASES)})")
+    ap.add_argument("--large", action="store_true",
+                    help=f"add the issue's larger cases ({', '.join(LARGE_CASES)})")
+    ap.add_argument("--mlpar-variant", action="append", default=[], metavar="ARGS",
+                    help="one more mlpar row with these options, e.g. '--solve-form direct' "
+                         "or '--method rlm --coarse-model galerkin' (--method lm unless given); "
+                         "repeatable")
+    ap.add_argument("--mlpar-ranks", nargs="+", type=int, default=[1, 2],
+                    help="MPI ranks of the mlpar rows")
     ap.add_argument("--inits", nargs="+", choices=["uniform", "spread"],
                     default=["uniform", "spread"])
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
@@ -757,7 +813,12 @@ def main() -> None:
         args.stop_at_target = True
         if "--time-cap" not in sys.argv:
             args.time_cap = QUICK_TIME_CAP
-    methods = [m for m in METHODS if args.methods is None or m.name in args.methods]
+    if args.large:
+        args.cases += [k for k in LARGE_CASES if k not in args.cases]
+    variants = [mlpar_method(v, ranks) for v in args.mlpar_variant for ranks in args.mlpar_ranks]
+    methods = [m for m in METHODS + variants if args.methods is None or m.name in args.methods
+               or m in variants]
+    methods = [m for m in methods if not m.is_mlpar or m.ranks in args.mlpar_ranks]
     cases = [Case(*CASES[key], init) for init in args.inits for key in args.cases]
     print_preamble()
     dump = []

@@ -48,15 +48,51 @@ def test_quick_benchmark_has_a_row_per_method_and_mlpar_reaches_the_target(tmp_p
 
 
 def test_torch_residuals_are_mlpar_residuals():
-    """The analytic torch network and operator give mlpar's F on every problem."""
+    """The analytic torch network and operator (the 2-D Laplacian too) give mlpar's F on every
+    problem of the benchmark."""
     import numpy as np
     import pytest
 
     pytest.importorskip("torch")
     for problem, nu, width, points in bench_peers.CASES.values():
         case = bench_peers.Case(problem, nu, min(width, 64), min(points, 300), "spread")
-        x0 = bench_peers.initial_parameters(case.width, case.nu, 3, case.init)
+        x0 = case.initial(3)
         net, rows, target = bench_peers.torch_network(case, x0)
         F = (net(rows) - target).detach().numpy()
         expected = bench_peers.residual_block(case).residuals(x0)
         np.testing.assert_allclose(F, expected, rtol=1e-12, atol=1e-12 * np.abs(expected).max())
+
+
+def test_torch_gradient_is_mlpar_jacobian_transpose_times_residuals():
+    """Autograd of the torch network's ½‖F‖² equals Jᵀ F with mlpar's analytic Jacobian, on the
+    2-D problems (the Laplacian's derivatives in the weights) and a 1-D one."""
+    import numpy as np
+    import pytest
+
+    pytest.importorskip("torch")
+    for key in ("poisson2d-5", "helmholtz2d", "helmholtz-5"):
+        problem, nu, _, _ = bench_peers.CASES[key]
+        case = bench_peers.Case(problem, nu, 24, 0, "spread")
+        x0 = case.initial(1)
+        net, rows, target = bench_peers.torch_network(case, x0)
+        F = net(rows) - target
+        (0.5 * (F @ F)).backward()
+        Fm, J = bench_peers.residual_block(case).residuals_and_jacobian(x0)
+        expected = J.T @ Fm
+        np.testing.assert_allclose(net.p.grad.numpy(), expected, rtol=1e-10,
+                                   atol=1e-12 * np.abs(expected).max())
+
+
+def test_mlpar_variant_options():
+    """A variant's options are mlpar.solve's keys, with --method lm unless it names one."""
+    import pytest
+
+    row = bench_peers.mlpar_method("--solve-form direct", 2)
+    assert (row.name, row.ranks) == ("mlpar lm --solve-form direct", 2)
+    assert row.mlpar_options() == {"method": "lm", "solve_form": "direct"}
+    row = bench_peers.mlpar_method("--method rlm --coarse-model galerkin", 1)
+    assert row.name == "mlpar rlm --coarse-model galerkin"
+    assert row.mlpar_options() == {"method": "rlm", "coarse_model": "galerkin"}
+    assert bench_peers.mlpar_method("--method rlm", 1) == bench_peers.METHODS[2]
+    with pytest.raises(ValueError):
+        bench_peers.mlpar_method("--solve-form", 1).mlpar_options()

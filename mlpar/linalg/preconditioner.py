@@ -53,7 +53,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
-import scipy.linalg as sla
 
 from mlpar.protocols import Linearization, Objective
 
@@ -177,11 +176,13 @@ class TwoLevel(ParameterSpacePC):
         if self.block_jacobi is not None:
             self.block_jacobi.bind(objective, lin, lam)
         if P is not None:
+            import scipy.linalg as sla  # here, not at start-up: only the mg preconditioner
             self._factor = sla.cho_factor(self._gram + lam * self._PtP)
             objective.flops.add(P.shape[1] ** 3 / 3.0)
 
     def coarse_solve(self, u: np.ndarray) -> np.ndarray:
         """c = A_c⁻¹ u for a coarse vector u."""
+        import scipy.linalg as sla
         self.objective.flops.add(2.0 * self.P.shape[1] ** 2)
         return sla.cho_solve(self._factor, u)
 

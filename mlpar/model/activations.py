@@ -19,7 +19,6 @@ Values of ``logit`` and ``softplus`` use ``scipy.special.expit`` and
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import expit
 
 NAMES = ("sigmoid", "tanh", "logit", "softplus")
 MAX_ORDER = 4
@@ -74,6 +73,7 @@ def derivatives(name: str, x: np.ndarray, order: int, first: int = 0) -> np.ndar
         return D
     if name == "logit":
         if first == 0:
+            from scipy.special import expit  # only here: its import costs start-up time
             D[0] = expit(x)
         if order >= 1:
             lo = max(first, 1)

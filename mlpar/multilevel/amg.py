@@ -32,9 +32,7 @@ from pyamg.classical.split import RS
 from pyamg.strength import classical_strength_of_connection
 
 from mlpar.model.layout import ParameterLayout
-
-STRENGTHS = ("min", "abs")
-INTERPOLATIONS = ("direct", "injection")
+from mlpar.multilevel.parameters import INTERPOLATIONS, STRENGTHS
 
 
 def gram_blocks(J: np.ndarray, layout: ParameterLayout) -> np.ndarray:

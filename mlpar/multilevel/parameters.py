@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+STRENGTHS = ("min", "abs")
+"""Strength-of-connection norms of the AMG coarsening (:func:`mlpar.multilevel.amg.coarsen`)."""
+INTERPOLATIONS = ("direct", "injection")
+"""Interpolations of the AMG coarsening; here, not in :mod:`amg`, so that the configuration
+names them without importing scipy.sparse and pyamg."""
+
 
 @dataclass(frozen=True)
 class MultilevelParameters:

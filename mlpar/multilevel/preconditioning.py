@@ -15,9 +15,13 @@ imports multilevel:
 
 from __future__ import annotations
 
-from mlpar.multilevel.hierarchy import Hierarchy, neuron_transfer
+from typing import TYPE_CHECKING
+
 from mlpar.multilevel.parameters import MultilevelParameters
 from mlpar.protocols import Linearization
+
+if TYPE_CHECKING:   # the hierarchy (scipy.sparse, pyamg) is imported when a space is built
+    from mlpar.multilevel.hierarchy import Hierarchy
 
 
 class RebuiltNeuronSpace:
@@ -36,6 +40,7 @@ class RebuiltNeuronSpace:
         due = self.built_from is None or (self.rebuild_every > 0
                                           and self.solves >= self.rebuild_every)
         if due and lin is not self.built_from:
+            from mlpar.multilevel.hierarchy import neuron_transfer
             transfer = neuron_transfer(objective, lin, self.prm)
             self.P = None if transfer is None else transfer.P_full
             self.built_from, self.solves = lin, 0
