@@ -48,6 +48,8 @@ from mlpar.model.problems import input_dim, make_problem, problem_point_count
 from mlpar.multilevel.parameters import (
     INTERPOLATIONS,
     RARC_REBUILD_EVERY,
+    SPARSE_COUPLINGS,
+    SPARSE_FROM_WIDTH,
     STRENGTHS,
     MultilevelParameters,
 )
@@ -151,6 +153,19 @@ def _rebuild_every_of(cfg: "Config") -> int:
     return RARC_REBUILD_EVERY if cfg.method == "rarc" else MultilevelParameters.rebuild_every
 
 
+def _amg_couplings_of(cfg: "Config") -> int:
+    """The dense set-up below width 2048 (and for direct interpolation, which needs whole rows
+    of A), 64 couplings per neuron from there on."""
+    if cfg.width < SPARSE_FROM_WIDTH or cfg.interpolation == "direct":
+        return 0
+    return SPARSE_COUPLINGS
+
+
+def _amg_couplings_check(value: int) -> str | None:
+    return None if value >= -1 else (f"must be >= 0, or -1 for the width's default, "
+                                     f"got {value}")
+
+
 def _points_of(cfg: "Config") -> int:
     """The equispaced grid with h = 1/(3ν) (per axis; ν the highest axial frequency of the
     solution for d > 1); ConfigError when ν makes it impossibly large."""
@@ -249,6 +264,15 @@ class Config:
                            "abs", MULTILEVEL, choices=STRENGTHS)
     interpolation: str = option(_MLP.interpolation, _ML + "AMG interpolation", MULTILEVEL,
                                 choices=INTERPOLATIONS)
+    amg_couplings: int = option(-1, _ML + "AMG set-up: keep the K most negative and the K "
+                                "largest |a_ij| of each neuron's row of the neuron graph, formed "
+                                "in row chunks with no r x r array (0: the dense graph; -1: 0 "
+                                f"below width {SPARSE_FROM_WIDTH}, {SPARSE_COUPLINGS} from "
+                                "there)", MULTILEVEL, check=_amg_couplings_check, auto=-1,
+                                resolve=_amg_couplings_of, metavar="K")
+    amg_sample: int = option(_MLP.amg_sample, _ML + "AMG set-up: estimate the neuron graph "
+                             "from a fixed sample of S training rows (0: all rows)",
+                             MULTILEVEL, check=nonnegative, metavar="S")
     coarse_start: str = option(_MLP.coarse_start, _ML + "coarse starting point: collect "
                                "(C-neurons' w, b and v_H = P^T v), injection onto the "
                                "C-neurons, or restriction R x", MULTILEVEL,
@@ -315,6 +339,10 @@ class Config:
         if self.lambda_min > self.lambda0:
             raise ConfigError(f"--lambda-min ({self.lambda_min}) must not exceed --lambda0 "
                               f"({self.lambda0})")
+        if self.amg_couplings > 0 and self.interpolation == "direct":
+            raise ConfigError(f"--amg-couplings {self.amg_couplings} keeps only the strongest "
+                              "couplings, on which direct interpolation is not defined; use "
+                              "--interpolation injection or --amg-couplings 0")
         if self.method in ("lm", "rlm") and self.loss != "l2":
             raise ConfigError(f"--method {self.method} is a least-squares method and needs "
                               f"--loss l2 (got --loss {self.loss}); use --method arc or rarc "

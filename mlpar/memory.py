@@ -12,8 +12,15 @@ The estimate counts the arrays whose size grows with the problem (8-byte floats)
   sum and its factor (n × n); ``assembled`` JᵀJ and its sum (n × n) plus the rank's rows of
   the PETSc matrix; the Krylov forms a few vectors; ARC's Lanczos basis holds
   ``krylov_max_it`` + 1 vectors of the rank's share of the n weights;
-* the AMG set-up of rlm / rarc: the d + 2 r × r Gram blocks of the neurons on every rank, and on
-  rank 0 their sum, the auxiliary matrix and its CSR copy (values and column indices);
+* the AMG set-up of rlm / rarc (its largest level, the trained network's), dense
+  (``--amg-couplings 0``): the d + 2 r × r Gram blocks of the neurons on every rank, and on
+  rank 0 their sum, the auxiliary matrix and its CSR copy (values and column indices); sparse
+  (K couplings a neuron): on every rank one chunk of c rows of the Gram blocks and the chunk's
+  auxiliary rows and partition indices ((d + 4) c r numbers, c from
+  :func:`mlpar.multilevel.amg.chunk_rows`), and the kept couplings of its chunks (2K per row
+  of its ⌈r/P⌉ rows, as row, column and value), on rank 0 also the whole kept graph gathered
+  (2K r entries) with its CSR copy and strength matrix: O(r K), no r²; with ``--amg-sample``
+  the sampled rows of J are copied (S/P rows);
 * the RMSE test grid (points, network values, true solution), on every rank;
 * the interpreter with its libraries (:data:`BASELINE`).
 
@@ -31,6 +38,7 @@ import os
 from dataclasses import dataclass
 
 from mlpar.model.problems import make_problem, row_count
+from mlpar.multilevel.amg import chunk_rows
 from mlpar.multilevel.parameters import MultilevelParameters
 
 DOUBLE = 8
@@ -137,16 +145,48 @@ def estimate(cfg, nranks: int) -> Estimate:
         every.append(Term("coarse levels' Jacobian blocks (at most)",
                           m_local * n / r * coarse * DOUBLE, data + ", --levels"))
     every += _solve_terms(cfg, m, m_local, n, nranks)
+    if multilevel and solve_form(cfg, m, n) == "direct" and m <= n:
+        every.append(Term("coarse levels' gathered Jacobian rows (direct solve, at most)",
+                          m * n / r * coarse * DOUBLE, "--points/--nu, --width, --levels"))
     every.append(Term("training vectors", 4 * (m_local + n) * DOUBLE, data))
     every.append(Term("test grid", 5 * cfg.test_points * DOUBLE, "--test-points"))
     every.append(Term("interpreter and libraries", BASELINE, "the number of ranks per node"))
     root = list(every)
-    if multilevel:
+    if multilevel and cfg.amg_sample and cfg.amg_sample < m:
+        sampled = Term("AMG sampled Jacobian rows", math.ceil(cfg.amg_sample / nranks) * n
+                       * DOUBLE, "--amg-sample, --width")
+        every.append(sampled)
+        root.append(sampled)
+    if multilevel and cfg.amg_couplings > 0:
+        every_amg, root_amg = _sparse_amg_terms(cfg.layout.n_blocks, r, cfg.amg_couplings,
+                                                nranks)
+        every += every_amg
+        root += every_amg + root_amg
+    elif multilevel:
         blocks = cfg.layout.n_blocks * r * r * DOUBLE
         every.append(Term("AMG Gram blocks", blocks, "--width"))
         root.append(Term("AMG set-up: Gram blocks, auxiliary matrix, CSR copy",
                          blocks + r * r * DOUBLE + r * r * (DOUBLE + 4), "--width"))
     return Estimate(tuple(root), tuple(every), nranks)
+
+
+#: Bytes of one kept coupling: row and column (int64) and value.
+COUPLING = 3 * 8
+
+
+def _sparse_amg_terms(n_blocks: int, r: int, k: int, nranks: int
+                      ) -> tuple[list[Term], list[Term]]:
+    """The sparse AMG set-up's terms: (every rank's, rank 0's in addition)."""
+    c = chunk_rows(r, n_blocks)
+    kept = min(2 * k, r)
+    options = "--amg-couplings, --width"
+    every = [Term("AMG set-up: Gram row chunk, its auxiliary rows and partition",
+                  (n_blocks + 4) * c * r * DOUBLE, "--width"),
+             Term("AMG set-up: kept couplings of the rank's rows",
+                  math.ceil(r / nranks) * kept * COUPLING, options)]
+    root = [Term("AMG set-up: gathered sparse graph, its CSR copy and strength",
+                 r * kept * (COUPLING + 12 + 12), options)]
+    return every, root
 
 
 def _meminfo_available() -> float | None:

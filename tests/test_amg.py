@@ -155,3 +155,80 @@ def test_bad_options_are_refused():
         amg.coarsen(np.eye(3), strength="max")
     with pytest.raises(ValueError, match="unknown interpolation"):
         amg.coarsen(np.eye(3), interpolation="smooth")
+
+
+# The sparse set-up: rows of A in chunks, only the strongest couplings kept.
+
+def _self():
+    from mpi4py import MPI
+
+    from mlpar.parallel.comm import Comm
+    return Comm(MPI.COMM_SELF)
+
+
+def _sparse(J, width, couplings):
+    from mlpar.multilevel.hierarchy import sparse_graph
+    return sparse_graph(_self(), J, ParameterLayout(width), couplings)
+
+
+def test_the_kept_couplings_are_the_extremes_of_each_row():
+    rng = np.random.default_rng(4)
+    rows = rng.standard_normal((3, 5, 40))
+    norms = np.array([2.0, 0.5, 0.0])                 # a zero block contributes nothing
+    lo, k = 10, 3
+    rr, cc, vv = amg.strongest_couplings(rows, norms, lo, k)
+    A = rows[0] / 2.0 + rows[1] / 0.5
+    for i in range(5):
+        mine = cc[rr == lo + i]
+        assert np.allclose(vv[rr == lo + i], A[i, mine], rtol=0, atol=1e-15)
+        off = np.array([j for j in range(40) if j != lo + i])
+        negative = set(off[np.argsort(A[i, off])[:k]])
+        largest = set(off[np.argsort(-np.abs(A[i, off]))[:k]])
+        assert negative | largest <= set(mine) and lo + i not in set(mine)
+        assert len(mine) == len(set(mine)) <= 2 * k
+
+
+def test_with_every_coupling_the_sparse_graph_is_the_dense_one():
+    """K ≥ r: the chunked graph is A off the diagonal, and the coarsening is the dense one."""
+    J = _jacobian(width=128)
+    A = _neuron_graph(width=128)
+    G = _sparse(J, 128, 128).toarray()
+    assert np.allclose(G, A - np.diag(np.diag(A)), rtol=1e-12, atol=1e-14)
+    dense = amg.coarsen(A, interpolation="injection")
+    sparse = amg.coarsen_graph(_sparse(J, 128, 128), interpolation="injection")
+    assert np.array_equal(sparse.coarse, dense.coarse)
+    assert (sparse.P != dense.P).nnz == 0
+
+
+@pytest.mark.parametrize("couplings", [2, 4, 16])
+def test_a_truncated_graph_gives_a_valid_hierarchy(couplings):
+    """K < r: P has identity rows on C, one entry 1 per F-row at its strongest kept
+    C-neighbour, no zero row, full column rank."""
+    width = 128
+    G = _sparse(_jacobian(width=width), width, couplings)
+    assert np.diff(G.indptr).max() <= 2 * couplings
+    t = amg.coarsen_graph(G, interpolation="injection")
+    P = t.P.toarray()
+    r, rc = P.shape
+    assert 0 < rc < r
+    assert np.array_equal(P[t.coarse], np.eye(rc))
+    assert np.array_equal(np.count_nonzero(P, axis=1), np.ones(r))      # no zero row
+    assert np.linalg.matrix_rank(P) == rc
+    Gd = G.toarray()
+    fine = np.setdiff1d(np.arange(r), t.coarse)
+    for i in fine:
+        to_c = np.abs(Gd[i, t.coarse])
+        assert to_c.max() > 0 and P[i, np.argmax(to_c)] == 1.0
+
+
+def test_the_row_sample_is_fixed_and_covers_all_rows_when_it_is_zero():
+    rows = amg.sample_rows(1000, 100)
+    assert np.array_equal(rows, amg.sample_rows(1000, 100))
+    assert rows.size == np.unique(rows).size == 100 and rows.min() >= 0 and rows.max() < 1000
+    assert np.array_equal(amg.sample_rows(50, 0), np.arange(50))
+    assert np.array_equal(amg.sample_rows(50, 80), np.arange(50))
+
+
+def test_chunks_stay_within_their_budget():
+    assert amg.chunk_rows(32768, 3, 32e6) == 40
+    assert amg.chunk_rows(8, 3) == 8 and amg.chunk_rows(10 ** 9, 3) == 1

@@ -48,9 +48,20 @@ def test_defaults_owned_by_the_methods_are_theirs():
     cfg = Config()
     shared = {f.name for f in dataclasses.fields(MultilevelParameters)} & {o.name for o in OPTIONS}
     assert {"levels", "kappa_h", "theta", "model_choice", "screen_age"} <= shared
-    for name in shared - {"coarse_model", "rebuild_every"}:   # resolved per method
+    for name in shared - {"coarse_model", "rebuild_every", "amg_couplings"}:   # resolved
         assert getattr(cfg, name) == getattr(MultilevelParameters, name), name
     assert (cfg.lambda0, cfg.lambda_min) == (LMParameters.lambda0, LMParameters.lambda_min)
+
+
+def test_the_sparse_amg_set_up_is_the_default_from_width_2048():
+    assert Config(width=2047).validate().amg_couplings == 0
+    assert Config(width=2048).validate().amg_couplings == 64
+    assert Config(width=4096, interpolation="direct").validate().amg_couplings == 0
+    assert Config(width=100, amg_couplings=7).validate().amg_couplings == 7
+    with pytest.raises(ConfigError, match="--amg-couplings 8 keeps only the strongest"):
+        Config(width=100, amg_couplings=8, interpolation="direct").validate()
+    with pytest.raises(ConfigError, match="--amg-sample: must be >= 0"):
+        Config(amg_sample=-1).validate()
 
 
 @pytest.mark.parametrize("method,model,every", [

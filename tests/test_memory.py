@@ -65,3 +65,55 @@ def test_a_run_is_refused_only_when_its_node_is_short():
 def test_this_machine_reports_some_available_memory():
     available = memory.available_bytes()
     assert available is not None and available > 0
+
+
+def test_the_sparse_amg_set_up_grows_like_r_k_not_r_squared():
+    """--amg-couplings K: chunk buffers (d + 4) c r, the rank's kept couplings ⌈r/P⌉·2K and
+    rank 0's gathered graph r·2K; doubling r at fixed K (and c r) doubles the graph terms."""
+    def terms(width, nranks):
+        cfg = Config(problem="fit", method="rlm", width=width, points=512,
+                     amg_couplings=64).validate()
+        est = memory.estimate(cfg, nranks)
+        return _terms(est.root), _terms(est.other)
+
+    root, other = terms(32768, 4)
+    c = 32e6 // (3 * 32768 * 8)
+    assert other["AMG set-up: Gram row chunk, its auxiliary rows and partition"] == \
+        7 * c * 32768 * 8
+    assert other["AMG set-up: kept couplings of the rank's rows"] == 8192 * 128 * 24
+    assert root["AMG set-up: gathered sparse graph, its CSR copy and strength"] == \
+        32768 * 128 * 48
+    assert "AMG Gram blocks" not in other
+    wider, _ = terms(65536, 4)
+    assert wider["AMG set-up: gathered sparse graph, its CSR copy and strength"] == \
+        2 * root["AMG set-up: gathered sparse graph, its CSR copy and strength"]
+
+
+def test_an_impossible_width_is_refused_with_the_dense_set_up_named():
+    """r = 2^16 with the dense graph needs 6 r² numbers on rank 0 (~200 GB): refused on a
+    24 GB node, naming the set-up and its option; the sparse set-up of the same run fits."""
+    dense = memory.estimate(Config(problem="fit", method="rlm", width=65536, points=512,
+                                   amg_couplings=0).validate(), 2)
+    message = memory.shortage(dense, 2, 24e9)
+    assert message is not None
+    assert "the largest item is the AMG set-up: Gram blocks, auxiliary matrix, CSR copy" in message
+    assert "(set by --width)" in message
+    sparse = memory.estimate(Config(problem="fit", method="rlm", width=65536,
+                                    points=512).validate(), 2)
+    assert memory.shortage(sparse, 2, 24e9) is None
+    assert sparse.node_bytes(2) < 16e9 and sparse.root_bytes < 1.5 * sparse.other_bytes
+
+
+def test_the_direct_form_counts_the_gathered_rows_of_the_coarse_levels_too():
+    cfg = Config(method="rlm", nu=5.0, width=40, solve_form="direct").validate()
+    terms = _terms(memory.estimate(cfg, 2).other)
+    m, r = cfg.points + 2, 40
+    coarse = sum(memory.coarse_widths(r, cfg.levels, cfg.min_width))
+    assert terms["gathered Jacobian rows (direct solve)"] == m * 3 * r * 8
+    assert terms["coarse levels' gathered Jacobian rows (direct solve, at most)"] == \
+        m * 3 * coarse * 8
+
+
+def test_the_sampled_rows_are_counted():
+    cfg = Config(problem="fit", method="rlm", width=64, points=1000, amg_sample=100).validate()
+    assert _terms(memory.estimate(cfg, 4).other)["AMG sampled Jacobian rows"] == 25 * 192 * 8

@@ -56,6 +56,81 @@ def auxiliary_matrix(blocks: np.ndarray) -> np.ndarray:
     return A
 
 
+#: Bytes of the Gram-row chunk J_x[:, I]ᵀ J_x (all d + 2 blocks) the sparse set-up forms at once.
+CHUNK_BYTES = 32e6
+
+
+def chunk_rows(width: int, n_blocks: int, budget: float = CHUNK_BYTES) -> int:
+    """Neuron rows per chunk of the sparse set-up: n_blocks · c · r doubles within ``budget``
+    (at least one row); the chunks are [kc, (k+1)c), the same on any rank count."""
+    return int(max(1, min(width, budget // (n_blocks * width * 8))))
+
+
+def gram_rows(J: np.ndarray, layout: ParameterLayout, lo: int, hi: int,
+              out: np.ndarray | None = None) -> np.ndarray:
+    """Rows lo..hi−1 of every diagonal block, J_x[:, lo:hi]ᵀ J_x, shape (d + 2, hi − lo, r)
+    (the local rows' share: summed over the ranks it is the row block of J_xᵀJ_x)."""
+    r = layout.width
+    if out is None:
+        out = np.empty((layout.n_blocks, hi - lo, r))
+    for k in range(layout.n_blocks):
+        Jx = J[:, k * r:(k + 1) * r]
+        np.matmul(Jx[:, lo:hi].T, Jx, out=out[k])
+    return out
+
+
+def row_norms(rows: np.ndarray) -> np.ndarray:
+    """max_i Σ_j |g_ij| over the given rows of each block (shape (d + 2,)): ‖A_xx‖∞ is the
+    largest of these over all row chunks."""
+    if rows.shape[1] == 0:
+        return np.zeros(rows.shape[0])
+    return np.abs(rows).sum(axis=2).max(axis=1)
+
+
+def strongest_couplings(rows: np.ndarray, norms: np.ndarray, lo: int, k: int
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The kept couplings of neuron rows lo, lo+1, … of A = Σ_x A_xx/‖A_xx‖∞, from those rows
+    of the Gram blocks (``rows``, shape (d + 2, c, r)) and the norms; as COO (rows, columns,
+    values).
+
+    Per row, off the diagonal: the k smallest and the k largest a_ij, exact zeros dropped.
+    They hold the k most negative a_ij (which decide the strength rule ``min``,
+    −a_ij ≥ θ max(−a_ik)) and the k largest |a_ij| (the rule ``abs`` and the injection), at
+    most 2k entries; one ``argpartition`` per chunk.  With 2k ≥ r every nonzero is kept.
+    """
+    c, r = rows.shape[1:]
+    A = np.zeros((c, r))
+    for block, norm in zip(rows, norms):
+        if norm > 0:
+            A += block / norm
+    A[np.arange(c), lo + np.arange(c)] = 0.0
+    if 2 * k >= r:
+        cols = np.broadcast_to(np.arange(r), (c, r))
+    else:
+        part = np.argpartition(A, (k - 1, r - k), axis=1)
+        cols = np.concatenate([part[:, :k], part[:, r - k:]], axis=1)
+    values = np.take_along_axis(A, cols, axis=1)
+    keep = values != 0
+    row_index = np.broadcast_to(lo + np.arange(c)[:, None], cols.shape)
+    return row_index[keep], cols[keep], values[keep]
+
+
+def sparse_graph(rows: np.ndarray, cols: np.ndarray, values: np.ndarray,
+                 width: int) -> sp.csr_matrix:
+    """The r × r CSR neuron graph of the kept couplings (in any order; sorted indices)."""
+    graph = sp.csr_matrix((values, (rows, cols)), shape=(width, width))
+    graph.sort_indices()
+    return graph
+
+
+def sample_rows(m: int, size: int) -> np.ndarray:
+    """A deterministic sample of ``size`` of the m training rows (sorted global indices, the
+    same on any rank count); all rows when size is 0 or at least m."""
+    if size <= 0 or size >= m:
+        return np.arange(m)
+    return np.sort(np.random.default_rng(20).choice(m, size, replace=False))
+
+
 @dataclass(frozen=True)
 class Transfer:
     """Prolongation P of neurons (r_f × r_c) and R = αPᵀ, acting on each of the ``blocks``
@@ -112,26 +187,39 @@ class Transfer:
         return np.concatenate([self.P.T @ blocks[0], blocks[1:, self.coarse].ravel()])
 
 
-def _interpolation(A: np.ndarray, As: sp.csr_matrix, S: sp.csr_matrix, splitting: np.ndarray,
+def _injection(As: sp.csr_matrix, splitting: np.ndarray) -> sp.csr_matrix:
+    """Injection P: each F-neuron i takes the C-neuron j of largest |a_ij| ≠ 0 among the stored
+    entries of row i of the CSR graph ``As`` (ties: the smallest j), each C-neuron itself; an
+    F-neuron with no stored C-neighbour gets an empty row."""
+    r = splitting.size
+    coarse = np.flatnonzero(splitting)
+    column = np.full(r, -1)
+    column[coarse] = np.arange(coarse.size)
+    As = As.sorted_indices() if not As.has_sorted_indices else As
+    counts = np.diff(As.indptr)
+    rows = np.repeat(np.arange(r), counts)
+    weight = np.where(splitting[As.indices] == 1, np.abs(As.data), 0.0)
+    best = np.zeros(r)
+    stored = np.flatnonzero(counts)
+    if stored.size:
+        best[stored] = np.maximum.reduceat(weight, As.indptr[:-1][stored])
+    hits = np.flatnonzero((weight == best[rows]) & (weight > 0))
+    f_rows, first = np.unique(rows[hits], return_index=True)
+    strongest = np.full(r, -1)
+    strongest[f_rows] = As.indices[hits[first]]
+    cols = np.where(splitting == 1, column, column[np.maximum(strongest, 0)])
+    keep = (splitting == 1) | (strongest >= 0)
+    return sp.csr_matrix((np.ones(keep.sum()), (np.arange(r)[keep], cols[keep])),
+                         shape=(r, coarse.size))
+
+
+def _interpolation(As: sp.csr_matrix, S: sp.csr_matrix, splitting: np.ndarray,
                    kind: str) -> sp.csr_matrix:
-    """P for the splitting: PyAMG's direct interpolation, or injection (each F-neuron takes
-    the C-neuron j of largest |a_ij| ≠ 0).  ``A`` is the dense neuron graph, ``As`` the same
-    matrix in CSR (what PyAMG reads)."""
+    """P for the splitting from the neuron graph ``As`` (CSR): PyAMG's direct interpolation,
+    or injection (:func:`_injection`)."""
     if kind == "direct":
         return sp.csr_matrix(direct_interpolation(As, S, splitting))
-    coarse = np.flatnonzero(splitting)
-    if coarse.size == 0:   # no strong coupling anywhere: every row empty, promoted below
-        return sp.csr_matrix((splitting.size, 0))
-    column = np.full(splitting.size, -1)
-    column[coarse] = np.arange(coarse.size)
-    to_coarse = np.abs(A[:, coarse])
-    strongest = coarse[np.argmax(to_coarse, axis=1)]
-    rows = np.arange(splitting.size)
-    has_c = to_coarse.max(axis=1) > 0
-    cols = np.where(splitting == 1, column[rows], column[strongest])
-    keep = (splitting == 1) | has_c
-    return sp.csr_matrix((np.ones(keep.sum()), (rows[keep], cols[keep])),
-                         shape=(splitting.size, coarse.size))
+    return _injection(As, splitting)
 
 
 def _dense_to_csr(A: np.ndarray) -> sp.csr_matrix:
@@ -144,19 +232,29 @@ def _dense_to_csr(A: np.ndarray) -> sp.csr_matrix:
 def coarsen(A: np.ndarray, *, theta: float = 0.25, strength: str = "min",
             interpolation: str = "direct", alpha: float = 1.0, blocks: int = 3) -> Transfer:
     """C/F splitting and prolongation of the neuron graph A (dense, symmetric)."""
+    return coarsen_graph(_dense_to_csr(A), theta=theta, strength=strength,
+                         interpolation=interpolation, alpha=alpha, blocks=blocks)
+
+
+def coarsen_graph(As: sp.csr_matrix, *, theta: float = 0.25, strength: str = "min",
+                  interpolation: str = "direct", alpha: float = 1.0,
+                  blocks: int = 3) -> Transfer:
+    """C/F splitting and prolongation of the neuron graph ``As`` in CSR: every entry of A
+    (:func:`coarsen`), or only the strongest couplings of each row (:func:`sparse_graph`;
+    then ``interpolation`` must be injection, as direct interpolation on a truncated row
+    loses the row sums it divides by)."""
     if strength not in STRENGTHS:
         raise ValueError(f"unknown strength {strength!r}; expected one of {', '.join(STRENGTHS)}")
     if interpolation not in INTERPOLATIONS:
         raise ValueError(f"unknown interpolation {interpolation!r}; "
                          f"expected one of {', '.join(INTERPOLATIONS)}")
-    As = _dense_to_csr(A)
     S = classical_strength_of_connection(As, theta=theta, norm=strength)
     S = sp.csr_matrix(S)
     S.setdiag(0)
     S.eliminate_zeros()
     splitting = np.asarray(RS(S), dtype=np.intc)
     while True:
-        P = _interpolation(A, As, S, splitting, interpolation)
+        P = _interpolation(As, S, splitting, interpolation)
         empty = np.flatnonzero((np.diff(P.indptr) == 0) & (splitting == 0))
         if empty.size == 0:
             break

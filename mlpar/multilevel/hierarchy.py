@@ -23,22 +23,78 @@ from mlpar.protocols import Linearization
 def neuron_transfer(objective, lin: Linearization, prm: MultilevelParameters,
                     orthonormal: bool = False) -> amg.Transfer | None:
     """Ruge–Stüben coarsening of the neurons of ``objective``'s network linearised in ``lin``
-    (collective: the Gram blocks are summed on rank 0, which coarsens, orthonormalises the
-    basis of range(P) if asked, and broadcasts); None when coarsening stalls (no coarser
-    level)."""
+    (collective: rank 0 coarsens the neuron graph, dense or sparse (:func:`sparse_graph`),
+    orthonormalises the basis of range(P) if asked, and broadcasts); None when coarsening
+    stalls (no coarser level).  With ``prm.amg_sample`` the graph comes from a fixed sample of
+    the training rows (:func:`mlpar.multilevel.amg.sample_rows`)."""
     comm = objective.comm
     layout = objective.layout
-    blocks = comm.sum_to_root(amg.gram_blocks(lin.J, layout))
+    J = _sampled_rows(comm, lin.J, objective.m, prm.amg_sample)
     transfer = None
-    if blocks is not None:
-        A = amg.auxiliary_matrix(blocks)
-        transfer = amg.coarsen(A, theta=prm.theta, strength=prm.strength,
-                               interpolation=prm.interpolation, blocks=layout.n_blocks)
+    if prm.amg_couplings > 0:
+        graph = sparse_graph(comm, J, layout, prm.amg_couplings)
+    else:
+        blocks = comm.sum_to_root(amg.gram_blocks(J, layout))
+        graph = None if blocks is None else amg.auxiliary_matrix(blocks)
+    if graph is not None:
+        coarsen = amg.coarsen_graph if prm.amg_couplings > 0 else amg.coarsen
+        transfer = coarsen(graph, theta=prm.theta, strength=prm.strength,
+                           interpolation=prm.interpolation, blocks=layout.n_blocks)
         if amg.stalled(transfer, prm.max_coarse_ratio) or transfer.widths[1] < 1:
             transfer = None
         elif orthonormal:
             transfer = amg.orthonormalized(transfer)
     return comm.bcast(transfer)
+
+
+def _sampled_rows(comm, J: np.ndarray, m: int, sample: int) -> np.ndarray:
+    """The local rows of J that are in the sample of ``sample`` of the m global rows (all of J
+    when the sample is every row)."""
+    if sample <= 0 or sample >= m:
+        return J
+    lo = comm.offset(J.shape[0])
+    rows = amg.sample_rows(m, sample)
+    mine = rows[(rows >= lo) & (rows < lo + J.shape[0])] - lo
+    return J[mine]
+
+
+def sparse_graph(comm, J: np.ndarray, layout, couplings: int) -> sp.csr_matrix | None:
+    """The neuron graph A = Σ_x A_xx/‖A_xx‖∞ with only ``couplings`` strongest couplings per
+    row (:func:`mlpar.multilevel.amg.strongest_couplings`), on rank 0 (None elsewhere);
+    collective, and no rank holds an r × r array.
+
+    The rows of A are formed in chunks I of :func:`mlpar.multilevel.amg.chunk_rows` rows:
+    every rank computes J_x[:, I]ᵀJ_x over its rows and the chunk is summed on its owner
+    (chunk k on rank k mod P).  A first pass gives the norms ‖A_xx‖∞ (the largest absolute
+    row sum of each block, a max over ranks), a second the same chunks again, of which the
+    owner keeps the strongest couplings; rank 0 gathers them (at most 2K per row).
+    """
+    r = layout.width
+    c = amg.chunk_rows(r, layout.n_blocks)
+    starts = range(0, r, c)
+    buf = np.empty((layout.n_blocks, c, r))
+
+    def chunks():
+        for k, lo in enumerate(starts):
+            hi = min(lo + c, r)
+            rows = amg.gram_rows(J, layout, lo, hi, out=buf[:, :hi - lo])
+            if hi - lo < c:
+                rows = np.ascontiguousarray(rows)
+            yield lo, comm.sum_to(rows, k % comm.size)
+
+    local = np.zeros(layout.n_blocks)
+    for _, rows in chunks():
+        if rows is not None:
+            local = np.maximum(local, amg.row_norms(rows))
+    norms = comm.maximum(local)
+    kept = [amg.strongest_couplings(rows, norms, lo, couplings)
+            for lo, rows in chunks() if rows is not None]
+    parts = [np.concatenate([k[j] for k in kept]) if kept else
+             np.empty(0, dtype=np.float64 if j == 2 else np.int64) for j in range(3)]
+    gathered = [comm.gather_to_root(part) for part in parts]
+    if not comm.is_root:
+        return None
+    return amg.sparse_graph(*gathered, r)
 
 
 @dataclass

@@ -33,8 +33,17 @@ class MultilevelParameters:
     screen_age: int = 10
     model_choice: str = "cost"
     max_coarse_ratio: float = 0.8
+    amg_couplings: int = 0
+    """Couplings kept per neuron by the sparse AMG set-up (0: the dense r × r graph)."""
+    amg_sample: int = 0
+    """Training rows the neuron graph is estimated from (0: all)."""
 
 
 #: rarc's default rebuild interval: 40, rlm's, gave it less than 10 on the seed's table
 #: (median flops save 1.27 / 1.14 / 0.67 against 1.42 / 1.12 / 0.87; docs/results.md).
 RARC_REBUILD_EVERY = 10
+
+#: From this width on, the configuration's default set-up is the sparse one, with
+#: :data:`SPARSE_COUPLINGS` couplings per neuron (the dense graph needs (d + 3) r² numbers).
+SPARSE_FROM_WIDTH = 2048
+SPARSE_COUPLINGS = 64

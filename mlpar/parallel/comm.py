@@ -51,13 +51,43 @@ class Comm:
     def sum_to_root(self, buf: np.ndarray) -> np.ndarray | None:
         """Σ over ranks of a contiguous float64 buffer, on rank 0 only (in place there;
         None elsewhere): half the traffic of :meth:`sum` for data only rank 0 reads."""
+        return self.sum_to(buf, 0)
+
+    def sum_to(self, buf: np.ndarray, rank: int) -> np.ndarray | None:
+        """Σ over ranks of a contiguous float64 buffer, on ``rank`` only (in place there;
+        None elsewhere)."""
         if self.size == 1:
             return buf
-        if self.is_root:
-            self.mpi.Reduce(MPI.IN_PLACE, buf, op=MPI.SUM, root=0)
+        if self.rank == rank:
+            self.mpi.Reduce(MPI.IN_PLACE, buf, op=MPI.SUM, root=rank)
             return buf
-        self.mpi.Reduce(buf, None, op=MPI.SUM, root=0)
+        self.mpi.Reduce(buf, None, op=MPI.SUM, root=rank)
         return None
+
+    def maximum(self, local: np.ndarray) -> np.ndarray:
+        """Elementwise max over ranks of a float64 array (a new array)."""
+        out = np.ascontiguousarray(local, dtype=np.float64).copy()
+        self.mpi.Allreduce(MPI.IN_PLACE, out, op=MPI.MAX)
+        return out
+
+    def offset(self, count: int) -> int:
+        """Σ of ``count`` over the lower ranks (where this rank's block of a rank-ordered
+        concatenation starts)."""
+        return int(self.mpi.exscan(int(count)) or 0)
+
+    def gather_to_root(self, local: np.ndarray) -> np.ndarray | None:
+        """Concatenation, in rank order, of every rank's 1-D array (float64 or int64, the same
+        on all ranks; blocks of any length), on rank 0 only (None elsewhere)."""
+        local = np.ascontiguousarray(local)
+        counts = self.mpi.gather(local.size, root=0)
+        if not self.is_root:
+            self.mpi.Gatherv(local, None, root=0)
+            return None
+        out = np.empty(sum(counts), dtype=local.dtype)
+        displs = np.concatenate(([0], np.cumsum(counts)[:-1])).tolist()
+        kind = MPI.DOUBLE if local.dtype == np.float64 else MPI.INT64_T
+        self.mpi.Gatherv(local, [out, counts, displs, kind], root=0)
+        return out
 
     def sum_scalar(self, value: float) -> float:
         """Σ over ranks of one number."""
