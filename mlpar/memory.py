@@ -37,6 +37,7 @@ import math
 import os
 from dataclasses import dataclass
 
+from mlpar.linalg.forms import auto_form
 from mlpar.model.problems import make_problem, row_count
 from mlpar.multilevel.amg import chunk_rows
 from mlpar.multilevel.parameters import MultilevelParameters
@@ -96,15 +97,13 @@ def coarse_widths(width: int, levels: int, min_width: int) -> list[float]:
 
 
 def solve_form(cfg, m: int, n: int) -> str:
-    """The form of the fine level's regularised solve (``auto`` resolved as the solver does;
-    the thresholds are :mod:`mlpar.linalg.linsolve`'s, not imported to keep PETSc out)."""
+    """The form of the fine level's regularised solve (``auto`` resolved as the solver does,
+    by :func:`mlpar.linalg.forms.auto_form`)."""
     if cfg.method in ("arc", "rarc"):
         return "lanczos"
     if cfg.solve_form != "auto":
         return cfg.solve_form
-    if m < n:
-        return "direct" if m <= 256 else "residual"
-    return "direct" if n <= 300 else "normal"
+    return auto_form(m, n, True, cfg.pc)
 
 
 def _solve_terms(cfg, m: int, m_local: int, n: int, nranks: int) -> list[Term]:

@@ -14,13 +14,14 @@ def _terms(terms):
 
 @pytest.mark.parametrize("nranks", [1, 2, 3])
 def test_the_jacobian_block_is_the_rank_s_rows_times_the_weights(nranks):
-    cfg = Config(method="lm", nu=20.0, width=200, points=1001).validate()
+    cfg = Config(method="lm", nu=20.0, width=300, points=1001).validate()
     est = memory.estimate(cfg, nranks)
     m = 1001 + 2                                  # interior points and 2 boundary rows
-    assert _terms(est.root)["Jacobian block"] == math.ceil(m / nranks) * 600 * 8
-    # m > n > 300: the normal form, whose Krylov vectors are in parameter space
-    assert memory.solve_form(cfg, m, 600) == "normal"
-    assert _terms(est.root)["Krylov vectors (normal solve)"] == memory.KRYLOV_VECTORS * 600 * 8
+    assert _terms(est.root)["Jacobian block"] == math.ceil(m / nranks) * 900 * 8
+    # m > n = 900: forming JᵀJ (2mn²) costs more than 400 CG iterations (4mn each): the
+    # normal form, whose Krylov vectors are in parameter space
+    assert memory.solve_form(cfg, m, 900) == "normal"
+    assert _terms(est.root)["Krylov vectors (normal solve)"] == memory.KRYLOV_VECTORS * 900 * 8
     assert est.root == est.other                  # a single-level method: same on every rank
 
 

@@ -27,10 +27,9 @@ Four equivalent forms, all on ``comm``'s ranks:
     No Krylov iterations at all.  The options database reaches these KSPs too
     (``-ksp_type cg -pc_type none`` solves the same systems iteratively).
 
-``auto`` takes, when g = JᵀF and m < n, ``direct`` for m <= 256 (forming JJᵀ then
-costs at most 128 products, fewer than the 190–440 CG iterations measured at
-rtol 1e-10 on the seed's problems) and ``residual`` above; otherwise ``direct``
-for n <= 300 and ``normal`` above.
+``auto`` takes ``direct`` when forming and factorising the Gram matrix costs at most
+400 CG iterations (and it fits), otherwise ``residual`` (g = JᵀF, m < n) or ``normal``:
+the rule of :func:`mlpar.linalg.forms.auto_form`.
 
 Preconditioners (``pc``, or ``-mlpar_pc`` in the options database, which wins):
 ``jacobi``, ``bjacobi`` (per-neuron blocks) and ``mg`` (two levels on the AMG neuron
@@ -66,14 +65,11 @@ import numpy as np
 from petsc4py import PETSc
 
 from mlpar.linalg import preconditioner
+from mlpar.linalg.forms import auto_form
 from mlpar.parallel.comm import Comm
 from mlpar.protocols import Linearization, LinearSolveError, Objective, SolverOptionsError
 
 FORMS = ("auto", "normal", "residual", "assembled", "direct")
-#: ``auto`` factorises JᵀJ + λI when n is at most this (forming it costs 2mn², n² memory).
-NORMAL_DIRECT_MAX_N = 300
-#: ``auto`` factorises JJᵀ + λI when m is at most this (forming it costs 2m²n, m² memory).
-DIRECT_MAX_M = 256
 
 _REASONS = {v: k for k, v in vars(PETSc.KSP.ConvergedReason).items()
             if k.isupper() and isinstance(v, int)}
@@ -218,11 +214,7 @@ class RegularizedSolver:
     def choose_form(self, lin: Linearization) -> str:
         """The form used for this linearization."""
         if self.form == "auto":
-            if lin.least_squares_gradient and self.m < self.n:
-                if self.m <= DIRECT_MAX_M:
-                    return "direct"
-                return "residual" if self.pc == "none" else "normal"
-            return "direct" if self.n <= NORMAL_DIRECT_MAX_N else "normal"
+            return auto_form(self.m, self.n, lin.least_squares_gradient, self.pc)
         if self.form == "residual" and not lin.least_squares_gradient:
             return "normal"
         return self.form
