@@ -39,7 +39,6 @@ from dataclasses import dataclass
 
 from mlpar.linalg.forms import auto_form
 from mlpar.model.problems import make_problem, row_count
-from mlpar.multilevel.amg import chunk_rows
 from mlpar.multilevel.parameters import MultilevelParameters
 
 DOUBLE = 8
@@ -176,6 +175,7 @@ COUPLING = 3 * 8
 def _sparse_amg_terms(n_blocks: int, r: int, k: int, nranks: int
                       ) -> tuple[list[Term], list[Term]]:
     """The sparse AMG set-up's terms: (every rank's, rank 0's in addition)."""
+    from mlpar.multilevel.amg import chunk_rows   # here: the lm command never imports pyamg
     c = chunk_rows(r, n_blocks)
     kept = min(2 * k, r)
     options = "--amg-couplings, --width"

@@ -135,7 +135,7 @@ def test_benchmarks_run_and_feed_the_model(tmp_path):
     assert all(r["pingpong_s"] > 0 and r["allreduce_s"] > 0 for r in mpi["rows"])
     assert mpi["pingpong"]["alpha_s"] > 0
 
-    cases = ["lm:1024:128", "rlm:1024:128"]
+    cases = ["lm:2048:300", "rlm:2048:300"]   # n = 900 < m: auto takes the normal form
     cmd = [sys.executable, SCRIPTS / "bench_scaling.py", "--cases", *cases, "--ranks", 1, 2]
     out = _run([*cmd, "--max-iter", 2, "--json", scaling_json], 300)
     assert out.returncode == 0, out.stderr
