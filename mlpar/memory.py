@@ -175,7 +175,9 @@ COUPLING = 3 * 8
 def _sparse_amg_terms(n_blocks: int, r: int, k: int, nranks: int
                       ) -> tuple[list[Term], list[Term]]:
     """The sparse AMG set-up's terms: (every rank's, rank 0's in addition)."""
-    from mlpar.multilevel.amg import chunk_rows   # here: the lm command never imports pyamg
+    # imported here: the lm command never imports pyamg
+    from mlpar.multilevel.amg import chunk_rows
+
     c = chunk_rows(r, n_blocks)
     kept = min(2 * k, r)
     options = "--amg-couplings, --width"
