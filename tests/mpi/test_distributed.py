@@ -2,23 +2,19 @@
 
 import numpy as np
 import pytest
-from conftest import assert_all
+from conftest import assert_all, distributed_objective
 
 from mlpar.linalg.linsolve import RegularizedSolver
 from mlpar.model.layout import ParameterLayout
 from mlpar.model.network import initial_parameters
 from mlpar.model.problems import ResidualBlock, make_problem
 from mlpar.parallel.comm import block_range
-from mlpar.parallel.leastsquares import LeastSquares
 from mlpar.protocols import FlopCounter
 
 
 def _objective(comm, problem="poisson", nu=4.0, t=11, width=8, rows=None):
-    prob = make_problem(problem, nu)
-    m = t + len(prob.boundary)
-    lo, hi = rows if rows is not None else comm.block_range(m)
-    block = ResidualBlock(prob, "sigmoid", t, 0.5, lo, hi)
-    return LeastSquares(block, comm, m, ParameterLayout(width), FlopCounter()), prob, m
+    obj = distributed_objective(comm, problem, nu, t, width, 0.5, rows)
+    return obj, obj.block.problem, obj.m
 
 
 @pytest.mark.parametrize("problem", ["poisson", "helmholtz", "fit"])

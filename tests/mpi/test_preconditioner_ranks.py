@@ -3,28 +3,21 @@ count as the serial dense computation (run under mpiexec -n 1, 2, 3)."""
 
 import numpy as np
 import pytest
-from conftest import assert_all
+from conftest import assert_all, distributed_objective
 from petsc4py import PETSc
 
 from mlpar.linalg.linsolve import RegularizedSolver
 from mlpar.linalg.preconditioner import make_context
 from mlpar.model.layout import ParameterLayout
 from mlpar.model.network import initial_parameters
-from mlpar.model.problems import ResidualBlock, make_problem
 from mlpar.multilevel import amg
-from mlpar.parallel.leastsquares import LeastSquares
-from mlpar.protocols import FlopCounter
 
 LAM = 1e-3
 WIDTH = 8
 
 
 def _objective(comm, t, rows=None):
-    prob = make_problem("poisson", 4.0)
-    m = t + len(prob.boundary)
-    lo, hi = rows if rows is not None else comm.block_range(m)
-    block = ResidualBlock(prob, "sigmoid", t, 0.5, lo, hi)
-    return LeastSquares(block, comm, m, ParameterLayout(WIDTH), FlopCounter())
+    return distributed_objective(comm, "poisson", 4.0, t, WIDTH, 0.5, rows)
 
 
 def _serial(comm, t):

@@ -4,28 +4,20 @@ hierarchy on any rank count as the serial computation on all rows (run under mpi
 
 import numpy as np
 import pytest
-from conftest import assert_all
+from conftest import assert_all, distributed_objective
 from mpi4py import MPI
 
-from mlpar.model.layout import ParameterLayout
 from mlpar.model.network import initial_parameters
-from mlpar.model.problems import ResidualBlock, make_problem
 from mlpar.multilevel import amg
 from mlpar.multilevel.hierarchy import neuron_transfer, sparse_graph
 from mlpar.multilevel.parameters import MultilevelParameters
 from mlpar.parallel.comm import Comm
-from mlpar.parallel.leastsquares import LeastSquares
-from mlpar.protocols import FlopCounter
 
 WIDTH = 96
 
 
 def _objective(comm, t, rows=None):
-    prob = make_problem("poisson", 12.0)
-    m = t + len(prob.boundary)
-    lo, hi = rows if rows is not None else comm.block_range(m)
-    block = ResidualBlock(prob, "sigmoid", t, 1.0, lo, hi)
-    return LeastSquares(block, comm, m, ParameterLayout(WIDTH), FlopCounter())
+    return distributed_objective(comm, "poisson", 12.0, t, WIDTH, 1.0, rows)
 
 
 @pytest.mark.parametrize("couplings,sample", [(3, 0), (8, 0), (WIDTH, 0), (6, 40)])
