@@ -188,12 +188,27 @@ def build(cfg: Config, comm: Comm):
     return objective, solver, method, hierarchy
 
 
+def _with_time_limit(should_stop, cfg: Config, comm: Comm):
+    """``should_stop`` followed by the collective test of ``--max-time`` (rank 0's elapsed
+    time, broadcast, so every rank stops at the same iteration)."""
+    if not cfg.max_time:
+        return should_stop
+
+    def test(state) -> str | None:
+        reason = should_stop(state) if should_stop is not None else None
+        late = comm.bcast(state.elapsed >= cfg.max_time if comm.is_root else None)
+        return reason or ("max_time" if late else None)
+    return test
+
+
 def train(cfg: Config, comm: Comm, on_record=None, should_stop=None,
           state: State | None = None, on_build=None) -> Result:
     """Run the configured method from the configured initial weights, or continue ``state``.
 
     ``on_record(record, state)`` runs after every iteration; ``should_stop(state)``
-    is collective and interrupts the run when true (see :func:`mlpar.optim.driver.run`).
+    is collective and returns None to go on or the reason to stop (see
+    :func:`mlpar.optim.driver.run`).  ``cfg.max_time`` is tested after it, on rank 0's
+    clock.
     """
     objective, solver, method, hierarchy = build(cfg, comm)
     if hierarchy is not None:
@@ -203,8 +218,8 @@ def train(cfg: Config, comm: Comm, on_record=None, should_stop=None,
                                 cfg.layout.input_dim)
         state = State(x0, cfg.lambda0, f0=objective.value(x0))
     try:
-        state = run(method, state, Tolerances(cfg.max_iter, cfg.gtol, cfg.ftol),
-                    on_record=on_record, should_stop=should_stop)
+        state = run(method, state, Tolerances(cfg.max_iter, cfg.gtol, cfg.ftol, cfg.max_time),
+                    on_record=on_record, should_stop=_with_time_limit(should_stop, cfg, comm))
     finally:
         solver.destroy()
         if hierarchy is not None:

@@ -4,7 +4,8 @@ validation.
 Each option is one field of :class:`Config`, declared with :func:`option`: its type (the
 annotation), its default, its help text, its group in ``--help``, and optionally its
 choices, a check of its value and how a placeholder default (``auto``, ``-1``, ``0``) is
-resolved.  The argparse parser, the TOML reader, ``--help`` (which shows every default and
+resolved, or a default that depends on the problem's input dimension (1-D or 2-D/3-D).
+The argparse parser, the TOML reader, ``--help`` (which shows every default and
 the choices) and the validation are all derived from these fields; nothing else lists
 options.  Defaults that another module owns (:class:`mlpar.optim.common.LMParameters`,
 :class:`mlpar.multilevel.parameters.MultilevelParameters`) are read from it.
@@ -123,7 +124,7 @@ def at_most(limit: int, why: str) -> Check:
 
 def option(default, help: str, group: str, *, choices: tuple[str, ...] | None = None,
            check: Check | None = None, auto=None, resolve: Callable[["Config"], Any] | None = None,
-           metavar: str | None = None):
+           metavar: str | None = None, by_dimension: tuple | None = None):
     """One option: a :class:`Config` field with its ``--help`` text, group and rules.
 
     Parameters
@@ -136,10 +137,14 @@ def option(default, help: str, group: str, *, choices: tuple[str, ...] | None = 
     auto, resolve : a placeholder value and the function giving what it stands for on a
         configuration; :meth:`Config.validate` replaces ``auto`` by ``resolve(cfg)``.
     metavar : the value's name in ``--help`` (default: the option name in capitals).
+    by_dimension : (default of the 1-D problems, default of the 2-D and 3-D problems), for an
+        option whose default depends on the problem; ``default`` is then ``None``, which
+        :meth:`Config.validate` replaces by the configured problem's default.  A value given
+        in a file or on the command line is used as it is, and checked like any other.
     """
     return dataclasses.field(default=default, metadata={
         "help": help, "group": group, "choices": choices, "check": check, "auto": auto,
-        "resolve": resolve, "metavar": metavar})
+        "resolve": resolve, "metavar": metavar, "by_dimension": by_dimension})
 
 
 def _coarse_model_of(cfg: "Config") -> str:
@@ -219,7 +224,8 @@ class Config:
                          "the solution)", PROBLEM, check=nonnegative, auto=0,
                          resolve=_points_of)
     loss: str = option("l2", "loss function (lm and rlm need l2)", PROBLEM, choices=LOSSES)
-    lambda_p: float = option(1.0, "boundary penalty λ_p", PROBLEM, check=nonnegative)
+    lambda_p: float = option(None, "boundary penalty λ_p", PROBLEM, check=nonnegative,
+                             by_dimension=(1.0, 1000.0))
     l1_smoothing: float = option(1e-3, "l1: train sqrt(r^2 + δ^2) − δ with this δ instead "
                                        "of |r|", PROBLEM, check=positive)
     test_points: int = option(1000, "points of the RMSE test grid on [0,1]; for 2D/3D about "
@@ -229,18 +235,23 @@ class Config:
     a2: float = option(4.0, "helmholtz2d: see --a1", PROBLEM)
     k: float = option(1.0, "helmholtz2d: wave number k of Δu + k²u = f", PROBLEM)
     # network
-    width: int = option(512, "hidden-layer width r", NETWORK, check=positive)
+    width: int = option(None, "hidden-layer width r", NETWORK, check=positive,
+                        by_dimension=(512, 128))
     activation: str = option("sigmoid", "σ as the seed defines it", NETWORK,
                              choices=activations.NAMES)
-    init: str = option("uniform", "initial weights: uniform (the seed's regime) draws "
-                                  "U(-1,1), spread puts the kinks in (0,1)", NETWORK,
-                       choices=INITS)
+    init: str = option(None, "initial weights: uniform (the seed's regime) draws U(-1,1), "
+                             "spread puts the kinks in (0,1)", NETWORK, choices=INITS,
+                       by_dimension=("uniform", "spread"))
     # method
     method: str = option("rlm", "optimisation method", METHOD, choices=METHODS)
     max_iter: int = option(5000, "limit on fine-level iterations", METHOD, check=nonnegative)
+    max_time: float = option(0.0, "stop after this many seconds of training (rank 0's clock; a "
+                             "resumed run's earlier parts count; 0: no limit); the output file "
+                             "then has status max_iter, reason max_time", METHOD,
+                             check=nonnegative, metavar="SECONDS")
     gtol: float = option(1e-8, "stop when ||grad f|| <= GTOL", METHOD, check=positive)
-    ftol: float = option(1e-10, "stop when f <= FTOL * f(x0) (relative to the initial loss)",
-                         METHOD, check=nonnegative)
+    ftol: float = option(None, "stop when f <= FTOL * f(x0) (relative to the initial loss)",
+                         METHOD, check=nonnegative, by_dimension=(1e-10, 1e-12))
     lambda0: float = option(_LM.lambda0, "initial regularisation λ_0", METHOD, check=positive)
     lambda_min: float = option(_LM.lambda_min, "lower bound on λ", METHOD, check=positive)
     # multilevel
@@ -333,6 +344,9 @@ class Config:
         ConfigError naming the first bad option."""
         for opt in OPTIONS:
             setattr(self, opt.name, opt.checked(getattr(self, opt.name)))
+        for opt in OPTIONS:
+            if opt.by_dimension is not None and getattr(self, opt.name) is None:
+                setattr(self, opt.name, opt.by_dimension[input_dim(self.problem) > 1])
         if self.lambda_min >= LMParameters.lambda_max:
             raise ConfigError(f"--lambda-min: must be below λ_max = {LMParameters.lambda_max:g}, "
                               f"got {self.lambda_min}")
@@ -398,6 +412,7 @@ class Option:
     auto: Any
     resolve: Callable[[Config], Any] | None
     metavar: str | None
+    by_dimension: tuple | None
 
     @property
     def flag(self) -> str:
@@ -408,6 +423,8 @@ class Option:
         """``value`` with the type this option needs (an int is a valid float), or
         ConfigError naming the option and what is wrong."""
         kind = self.type
+        if value is None and self.by_dimension is not None:
+            return None
         fits = (isinstance(value, bool) if kind is bool else
                 not isinstance(value, bool) and (isinstance(value, kind) or
                                                  (kind is float and isinstance(value, int))))
@@ -435,7 +452,15 @@ class Option:
         """The ``--help`` line: what it does and its default."""
         if self.type is bool:
             return self.help
-        return f"{self.help} (default: {self.default})".replace("%", "%%")
+        return f"{self.help} (default: {self.default_text})".replace("%", "%%")
+
+    @property
+    def default_text(self) -> str:
+        """The default as ``--help`` shows it: ``512``, or ``512 in 1D, 128 in 2D/3D``."""
+        if self.by_dimension is None:
+            return str(self.default)
+        one, more = self.by_dimension
+        return f"{one} in 1D, {more} in 2D/3D"
 
 
 def _digits(value: int) -> int:

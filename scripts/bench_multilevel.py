@@ -84,7 +84,7 @@ def worker(spec: dict) -> None:
     def should_stop(state):
         stop = (state.elapsed > spec["cap"]
                 or (spec["stop_at_target"] and reached["time"] is not None))
-        return comm.bcast(stop if comm.is_root else None)
+        return "interrupted" if comm.bcast(stop if comm.is_root else None) else None
 
     comm.barrier()
     out = train(cfg, comm, on_record=on_record, should_stop=should_stop)

@@ -82,6 +82,22 @@ def test_resume_on_another_rank_count_agrees_to_rounding(tmp_path, reference):
     _same_run(reference("lm", 1), tmp_path / "b.h5", exact=False)
 
 
+def test_a_time_limit_stops_every_rank_at_one_iteration_and_the_run_resumes(tmp_path, reference):
+    """--max-time 1e-6 stops after the first iteration (the test comes after each iteration,
+    on rank 0's clock); the output file says why, and --resume without the limit continues
+    bit for bit."""
+    out = tmp_path / "part.h5"
+    proc = run_mlpar([*RUN, "--method", "rlm", "--max-iter", "120", "--max-time", "1e-6",
+                      "--out", out], 2)
+    assert proc.returncode == 0, proc.stderr
+    attrs = read_result(out)["attrs"]
+    assert (attrs["status"], attrs["reason"], attrs["iterations"]) == ("max_iter", "max_time", 1)
+    assert "the time limit --max-time 1e-06 s was reached" in attrs["message"]
+    proc = run_mlpar(["--resume", out, "--max-time", "0"], 2)
+    assert proc.returncode == 0, proc.stderr
+    _same_run(reference("rlm", 2), out)
+
+
 def _wait_for_progress(proc, path, timeout=60):
     """Wait until the run has written its first checkpoint."""
     t0 = time.monotonic()

@@ -29,7 +29,7 @@ def test_help_shows_every_option_with_its_default_and_choices():
     for opt in OPTIONS:
         assert opt.flag in text, opt.flag
         if opt.type is not bool:
-            assert f"(default: {opt.default})" in text, opt.flag
+            assert f"(default: {opt.default_text})" in text, opt.flag
         if opt.choices:
             assert "{" + ",".join(opt.choices) + "}" in text, opt.flag
 
@@ -136,7 +136,8 @@ def test_the_user_guide_lists_every_option_with_its_default():
         row = re.search(rf"^\| `{re.escape(opt.flag)}(?: [^`]*)?` \| ([^|]*) \|", guide, re.M)
         assert row, f"{opt.flag} is not in docs/guide.md"
         shown = ("off" if opt.type is bool else "(none)" if opt.default == ""
-                 else f"`{opt.default}`")
+                 else f"`{opt.default}`" if opt.by_dimension is None
+                 else "`{}` in 1D, `{}` in 2D/3D".format(*opt.by_dimension))
         assert row.group(1).strip() == shown, (opt.flag, row.group(1))
 
 
@@ -146,3 +147,31 @@ def test_the_solve_forms_offered_are_the_solver_s():
     from mlpar.config import SOLVE_FORMS
     from mlpar.linalg.linsolve import FORMS
     assert SOLVE_FORMS == FORMS
+
+
+@pytest.mark.parametrize("problem", ["poisson2d", "poisson3d", "helmholtz2d"])
+def test_the_2d_and_3d_problems_take_their_own_defaults_and_given_values_win(problem):
+    cfg = Config(problem=problem).validate()
+    assert (cfg.width, cfg.lambda_p, cfg.init, cfg.ftol) == (128, 1000.0, "spread", 1e-12)
+    cfg, _, _ = parse(["--problem", problem, "--width", "64", "--lambda-p", "1",
+                       "--init", "uniform", "--ftol", "0"])
+    assert (cfg.width, cfg.lambda_p, cfg.init, cfg.ftol) == (64, 1.0, "uniform", 0.0)
+    assert json.loads(Config(problem=problem).validate().to_json())["width"] == 128
+
+
+@pytest.mark.parametrize("problem", ["poisson", "helmholtz", "fit"])
+def test_the_1d_problems_keep_the_seed_s_defaults(problem):
+    cfg = parse(["--problem", problem])[0]
+    assert (cfg.width, cfg.lambda_p, cfg.init, cfg.ftol) == (512, 1.0, "uniform", 1e-10)
+
+
+def test_a_per_problem_default_is_no_placeholder_a_user_can_give():
+    """The defaults that depend on the problem are not spelt by a magic value: --width 0 and
+    --lambda-p -1 are errors like any other bad value."""
+    text = " ".join(usage_help().split())
+    assert "hidden-layer width r (default: 512 in 1D, 128 in 2D/3D)" in text
+    for argv, message in ((["--width", "0"], "--width: must be a positive integer, got 0"),
+                          (["--lambda-p", "-1"], "--lambda-p: must be >= 0, got -1.0"),
+                          (["--problem", "poisson2d", "--ftol", "-1"], "--ftol: must be >= 0")):
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            parse(argv)

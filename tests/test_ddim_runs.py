@@ -11,8 +11,8 @@ from mlpar.config import Config
 from mlpar.io.output import read_result
 from mlpar.parallel.comm import Comm
 
-SMALL = dict(problem="poisson2d", nu=2.0, width=16, points=6, init="spread", min_width=4,
-             max_iter=800, ftol=1e-9, quiet=True)
+SMALL = dict(problem="poisson2d", nu=2.0, width=16, points=6, init="spread", lambda_p=1.0,
+             min_width=4, max_iter=800, ftol=1e-9, quiet=True)
 
 
 @pytest.mark.parametrize("method", ["lm", "rlm"])

@@ -26,8 +26,9 @@ class StopRequest:
     def _handler(self, signum, frame) -> None:
         self.received = signum
 
-    def should_stop(self, state) -> bool:
-        return self.comm.any(self.received is not None)
+    def should_stop(self, state) -> str | None:
+        """``interrupted`` when any rank was signalled, else None (collective)."""
+        return "interrupted" if self.comm.any(self.received is not None) else None
 
     def restore(self) -> None:
         """Put the previous handlers back."""

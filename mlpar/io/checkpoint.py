@@ -44,7 +44,7 @@ SCHEMA_VERSION = 3
 READABLE_VERSIONS = (1, 2, 3)
 SCALARS = ("iteration", "rejections", "lam", "f0", "f", "gnorm", "flops", "elapsed")
 #: Options a resumed run may change; every other option must match the checkpoint.
-RESUMABLE_OVERRIDES = frozenset({"max_iter", "out", "force", "checkpoint_every", "resume",
+RESUMABLE_OVERRIDES = frozenset({"max_iter", "max_time", "out", "force", "checkpoint_every", "resume",
                                  "checkpoint_seconds", "progress_interval", "quiet"})
 
 

@@ -114,6 +114,7 @@ TERMINATION = {
     "ftol": ("converged", "the loss {f:.3e} fell below --ftol {ftol:g} times its initial "
                           "value {f0:.3e}"),
     "max_iter": ("max_iter", "the iteration limit --max-iter {max_iter} was reached"),
+    "max_time": ("max_iter", "the time limit --max-time {max_time:g} s was reached"),
     "interrupted": ("interrupted", "the run was interrupted by a signal and checkpointed"),
     "nonfinite": ("failed", "the loss or its gradient is not finite (f = {f}, |g| = {gnorm}): "
                             "the iteration diverged"),

@@ -4,7 +4,7 @@ At each fine iteration k the method proposes a trial step at x_k (a Taylor step
 of its own, or a step from a coarse model), the ratio test of
 :mod:`mlpar.optim.common` judges it, and the driver moves x and λ, records the
 iteration and asks whether to stop.  The loop stops when ‖g‖ ≤ gtol, f ≤ ftol·f(x_0),
-after ``max_iter`` iterations, when interrupted, or fails (non-finite loss, λ above
+after ``max_iter`` iterations or ``max_time`` seconds, when interrupted, or fails (non-finite loss, λ above
 λ_max, too many rejections in a row); :func:`mlpar.optim.common.termination`
 names the cause.  Every rank holds the same x and takes the same decisions.
 """
@@ -71,11 +71,14 @@ class State:
 
 @dataclass(frozen=True)
 class Tolerances:
-    """The stopping tests of :func:`run`."""
+    """The stopping tests of :func:`run`.  ``max_time`` (seconds, 0: none) is applied by the
+    caller's collective ``should_stop`` (each rank's clock is its own); it is here for the
+    message."""
 
     max_iter: int
     gtol: float
     ftol: float
+    max_time: float = 0.0
 
 
 def _stop_reason(state: State, lin, tol: Tolerances, prm, should_stop) -> str | None:
@@ -91,8 +94,8 @@ def _stop_reason(state: State, lin, tol: Tolerances, prm, should_stop) -> str | 
         return "lambda0" if state.iteration == 0 else "lambda_max"
     if state.rejections >= prm.max_rejections:
         return "rejections"
-    if should_stop is not None and should_stop(state):
-        return "interrupted"
+    if should_stop is not None:
+        return should_stop(state)
     return None
 
 
@@ -103,7 +106,7 @@ def _finish(state: State, reason: str, tol: Tolerances, prm) -> State:
     state.status, state.message = termination(
         reason, gnorm=state.gnorm, f=state.f, f0=state.f0, lam=state.lam,
         rejections=state.rejections, ksp=ksp, lambda_max=prm.lambda_max,
-        gtol=tol.gtol, ftol=tol.ftol, max_iter=tol.max_iter)
+        gtol=tol.gtol, ftol=tol.ftol, max_iter=tol.max_iter, max_time=tol.max_time)
     return state
 
 
@@ -152,7 +155,8 @@ def run(method, state: State, tol: Tolerances,
 
     ``on_record`` is called after every iteration, when ``state`` is complete
     (progress, checkpoints); ``should_stop`` (collective: every rank must return the
-    same value) ends the run with status ``interrupted``.  A state taken from a
+    same value) returns None to go on, or the reason to stop (``interrupted``, ``max_time``:
+    a key of :data:`mlpar.optim.common.TERMINATION`).  A state taken from a
     checkpoint continues exactly as the uninterrupted run would have.
     """
     prm = method.prm
