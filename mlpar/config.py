@@ -139,8 +139,8 @@ def option(default, help: str, group: str, *, choices: tuple[str, ...] | None = 
     metavar : the value's name in ``--help`` (default: the option name in capitals).
     by_dimension : (default of the 1-D problems, default of the 2-D and 3-D problems), for an
         option whose default depends on the problem; ``default`` is then ``None``, which
-        :meth:`Config.validate` replaces by the configured problem's default.  A value given
-        in a file or on the command line is used as it is, and checked like any other.
+        :class:`Config` replaces by the configured problem's default when it is made.  A value
+        given in a file or on the command line is used as it is, and checked like any other.
     """
     return dataclasses.field(default=default, metadata={
         "help": help, "group": group, "choices": choices, "check": check, "auto": auto,
@@ -339,14 +339,17 @@ class Config:
                                       check=positive)
     quiet: bool = option(False, "print only the summary", RUN)
 
+    def __post_init__(self) -> None:
+        """The defaults that depend on the problem's dimension, for the options not given."""
+        for opt in OPTIONS:
+            if opt.by_dimension is not None and getattr(self, opt.name) is None:
+                setattr(self, opt.name, opt.by_dimension[input_dim(self.problem) > 1])
+
     def validate(self) -> "Config":
         """Check every field, replace placeholders by the values they stand for; raise
         ConfigError naming the first bad option."""
         for opt in OPTIONS:
             setattr(self, opt.name, opt.checked(getattr(self, opt.name)))
-        for opt in OPTIONS:
-            if opt.by_dimension is not None and getattr(self, opt.name) is None:
-                setattr(self, opt.name, opt.by_dimension[input_dim(self.problem) > 1])
         if self.lambda_min >= LMParameters.lambda_max:
             raise ConfigError(f"--lambda-min: must be below λ_max = {LMParameters.lambda_max:g}, "
                               f"got {self.lambda_min}")
@@ -423,8 +426,6 @@ class Option:
         """``value`` with the type this option needs (an int is a valid float), or
         ConfigError naming the option and what is wrong."""
         kind = self.type
-        if value is None and self.by_dimension is not None:
-            return None
         fits = (isinstance(value, bool) if kind is bool else
                 not isinstance(value, bool) and (isinstance(value, kind) or
                                                  (kind is float and isinstance(value, int))))

@@ -29,21 +29,9 @@ import json
 import time
 from collections import defaultdict
 
-from benchrun import print_header, run_worker
+from benchrun import print_header, run_worker, timed
 
 PARTS = ("J", "F", "J·P", "AMG", "solve")
-
-
-def _timed(table: dict, part: str, fn):
-    """``fn`` with its calls counted and timed into ``table[part]``."""
-    def wrapper(*args, **kwargs):
-        t0 = time.perf_counter()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            table[part][0] += 1
-            table[part][1] += time.perf_counter() - t0
-    return wrapper
 
 
 def worker(problem: str, nu: float, width: int, method: str, iterations: int) -> None:
@@ -59,14 +47,14 @@ def worker(problem: str, nu: float, width: int, method: str, iterations: int) ->
 
     table = defaultdict(lambda: [0, 0.0])
     block = problems.ResidualBlock
-    block.residuals_and_jacobian = _timed(table, "J", block.residuals_and_jacobian)
+    block.residuals_and_jacobian = timed(table, "J", block.residuals_and_jacobian)
     # the restricted coarse model's Jacobians, formed a block of rows at a time with J·P
-    block.residuals_and_projected_jacobian = _timed(table, "J",
+    block.residuals_and_projected_jacobian = timed(table, "J",
                                                     block.residuals_and_projected_jacobian)
-    block.residuals = _timed(table, "F", block.residuals)
-    models.coarse_jacobian = _timed(table, "J·P", models.coarse_jacobian)
-    hierarchy.Hierarchy._transfer_at = _timed(table, "AMG", hierarchy.Hierarchy._transfer_at)
-    linsolve.RegularizedSolver.solve = _timed(table, "solve", linsolve.RegularizedSolver.solve)
+    block.residuals = timed(table, "F", block.residuals)
+    models.coarse_jacobian = timed(table, "J·P", models.coarse_jacobian)
+    hierarchy.Hierarchy._transfer_at = timed(table, "AMG", hierarchy.Hierarchy._transfer_at)
+    linsolve.RegularizedSolver.solve = timed(table, "solve", linsolve.RegularizedSolver.solve)
 
     comm = world()
     cfg = Config(problem=problem, nu=nu, width=width, method=method, init="uniform", seed=0,

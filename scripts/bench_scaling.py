@@ -38,8 +38,7 @@ import sys
 import time
 from collections import defaultdict
 
-from bench_rlm import _timed
-from benchrun import ROOT, print_header
+from benchrun import ROOT, print_header, timed
 
 #: amg.py's functions that only rank 0 runs in a hierarchy build (the serial fraction of rlm).
 SERIAL_AMG = ("auxiliary_matrix", "coarsen", "orthonormalized")
@@ -101,12 +100,12 @@ def worker(spec: dict) -> None:
     parts = defaultdict(lambda: [0, 0.0])
     _instrument(comm_module.Comm, COLLECTIVES, coll)
     block = problems.ResidualBlock
-    block.residuals_and_jacobian = _timed(parts, "J", block.residuals_and_jacobian)
-    hierarchy.Hierarchy._transfer_at = _timed(parts, "AMG", hierarchy.Hierarchy._transfer_at)
-    amg.gram_blocks = _timed(parts, "AMG Gram blocks", amg.gram_blocks)
+    block.residuals_and_jacobian = timed(parts, "J", block.residuals_and_jacobian)
+    hierarchy.Hierarchy._transfer_at = timed(parts, "AMG", hierarchy.Hierarchy._transfer_at)
+    amg.gram_blocks = timed(parts, "AMG Gram blocks", amg.gram_blocks)
     for name in SERIAL_AMG:  # rank 0's part of the set-up (those of amg.py's functions it has)
         if hasattr(amg, name):
-            setattr(amg, name, _timed(parts, "AMG serial", getattr(amg, name)))
+            setattr(amg, name, timed(parts, "AMG serial", getattr(amg, name)))
 
     comm = comm_module.world()
     cfg = Config(

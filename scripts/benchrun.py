@@ -1,5 +1,5 @@
 """What the benchmark scripts share: the command/machine header of their tables, running one
-worker under ``mpiexec``, and the peak memory of a worker's ranks."""
+worker under ``mpiexec``, the peak memory of a worker's ranks, and timing a function's calls."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import platform
 import resource
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,3 +37,15 @@ def run_worker(script: str, ranks: int, args: list[str]) -> dict:
 def peak_rss_mb(comm) -> float:
     """The largest peak resident memory of the ranks of ``comm``, in MB."""
     return comm.max_scalar(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
+
+
+def timed(table: dict, part: str, fn):
+    """``fn`` with its calls counted and timed into ``table[part]``."""
+    def wrapper(*args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            table[part][0] += 1
+            table[part][1] += time.perf_counter() - t0
+    return wrapper
