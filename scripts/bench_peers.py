@@ -727,11 +727,13 @@ def print_table(case: Case, rows: list[Row], time_cap: float, mlpar_cap: float |
     mlpar_rows = [r for r in rows if r.method.is_mlpar]
     best = min((r.time for r in mlpar_rows), default=math.inf)
     best_cmd = min((r.command for r in mlpar_rows), default=math.inf)
+    default = min((r.time for r in mlpar_rows if r.method.name == MLPAR_DEFAULT),
+                  default=math.inf)
     caps = f"time cap {time_cap:g} s" + (f", mlpar {mlpar_cap:g} s" if mlpar_cap else "")
     print(f"\n### {case.label} ({caps})\n")
     columns = ["method", "ranks", "reached", "time to RMSE 1e-3 [s]", "× mlpar best",
-               "whole command [s]", "× mlpar best", "final RMSE", "iterations", "evaluations",
-               "notes"]
+               f"× {MLPAR_DEFAULT}", "whole command [s]", "× mlpar best", "final RMSE",
+               "iterations", "evaluations", "notes"]
     print("| " + " | ".join(columns) + " |")
     print("|" + "---|" * len(columns))
     for row in rows:
@@ -739,14 +741,13 @@ def print_table(case: Case, rows: list[Row], time_cap: float, mlpar_cap: float |
         its, evs = row.median("iterations"), row.median("evaluations")
         active = row.status not in ("missing", "refused")
         print(f"| {row.method.name} | {row.method.ranks} | {row.status} | "
-              f"{_seconds(row.time)} | {_ratio(row.time, best)} | {_seconds(row.command)} | "
+              f"{_seconds(row.time)} | {_ratio(row.time, best)} | {_ratio(row.time, default)} | "
+              f"{_seconds(row.command)} | "
               f"{_ratio(row.command, best_cmd)} | "
               f"{f'{final:.2e}' if final is not None else '—'} | "
               f"{f'{its:.0f}' if active and its is not None else '—'} | "
               f"{f'{evs:.0f}' if active and evs else '—'} | "
               f"{'; '.join(row.notes)} |", flush=True)
-    default = min((r.time for r in mlpar_rows if r.method.name == MLPAR_DEFAULT),
-                  default=math.inf)
     peers = [r for r in rows if not r.method.is_mlpar and math.isfinite(r.time)]
     if not math.isfinite(default):
         print(f"\ntarget: not met ({MLPAR_DEFAULT} did not reach RMSE {TARGET_RMSE:g})")
@@ -760,6 +761,14 @@ def print_table(case: Case, rows: list[Row], time_cap: float, mlpar_cap: float |
               f"faster than the best peer, in process): best peer {best_peer.method.name} "
               f"{best_peer.time:.3g} s / {MLPAR_DEFAULT} {default:.3g} s = {factor:.2f}: "
               f"{'met' if factor >= 3 else 'not met'}")
+
+
+def print_saved_tables(dump: list[dict], time_cap: float) -> None:
+    """The tables of a ``--json`` dump, as the run printed them (``time_cap``: the run's)."""
+    for entry in dump:
+        rows = [Row(Method(**r["method"]), [SeedResult(**x) for x in r["results"]])
+                for r in entry["rows"]]
+        print_table(Case(**entry["case"]), rows, time_cap, None)
 
 
 def print_preamble() -> None:
@@ -803,10 +812,16 @@ def main() -> None:
     ap.add_argument("--no-command", action="store_true",
                     help="skip the whole-command measurements")
     ap.add_argument("--json", metavar="FILE", help="also write every seed's result to FILE")
+    ap.add_argument("--tables", metavar="FILE",
+                    help="print the tables of a --json FILE of an earlier run (give its "
+                         "--time-cap) and run nothing")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         worker(json.loads(args.worker))
+        return
+    if args.tables:
+        print_saved_tables(json.loads(Path(args.tables).read_text()), args.time_cap)
         return
     if args.quick:
         args.cases, args.inits, args.seeds = list(SEED_CASES), ["uniform"], [0]
