@@ -90,6 +90,8 @@ CHECK_INTERVAL = 0.01
 """Seconds of training between two RMSE checks (at most one check per iterate)."""
 ACTIVATION = "sigmoid"
 LAMBDA_P = 1.0
+"""The boundary penalty of every method's residuals, given to mlpar explicitly (its default
+may depend on the problem's dimension)."""
 TEST_POINTS = 1000
 WORKER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
               "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
@@ -310,10 +312,17 @@ def mlpar_solve(spec: dict, on_iteration) -> str:
         return "stopped"
 
 
+def mlpar_spec(case: Case, method: Method, seed: int) -> dict:
+    """The :func:`mlpar.solve` options of ``method`` on ``case`` from ``seed``: the residuals
+    and initial weights the peers get (:func:`residual_block`, :meth:`Case.initial`)."""
+    return {"problem": case.problem, "nu": case.nu, "width": case.width, "points": case.points,
+            "seed": seed, "init": case.init, "lambda_p": LAMBDA_P, "max_iter": 10 ** 9,
+            **method.mlpar_options()}
+
+
 def run_mlpar(case: Case, method: Method, seed: int, tracker: Tracker) -> SeedResult:
     """mlpar on the ranks of this job; rank 0's tracker holds the result."""
-    spec = {"problem": case.problem, "nu": case.nu, "width": case.width, "points": case.points,
-            "seed": seed, "init": case.init, "max_iter": 10 ** 9, **method.mlpar_options()}
+    spec = mlpar_spec(case, method, seed)
 
     def on_iteration(record, x):
         return tracker.iterate(x, clock=record.time)
@@ -622,6 +631,7 @@ def mlpar_command_time(case: Case, method: Method, seed: int, iterations: int,
         cmd = ["mpiexec", "--map-by", ":OVERSUBSCRIBE", "-n", str(method.ranks), sys.executable,
                "-m", "mlpar", "--problem", case.problem, "--nu", f"{case.nu:g}",
                "--width", str(case.width), "--points", str(case.points),
+               "--lambda-p", f"{LAMBDA_P:g}",
                *method.args.split(), "--seed", str(seed), "--init", case.init,
                "--max-iter", str(iterations), "--out", str(out), "--quiet"]
         code, _, err, wall = run_command(cmd, timeout)

@@ -124,3 +124,19 @@ def test_saved_tables_divide_by_mlpar_best_and_by_the_default(tmp_path):
     assert f"| {bench_peers.MLPAR_DEFAULT} | 1 | 3/3 | 1 | 2.00 | 1.00 |" in out.stdout
     assert "| scipy trf | 1 | 2/3 | 2.2 | 4.40 | 2.20 |" in out.stdout   # median of 2, 2.2, inf
     assert "= 2.20: not met" in out.stdout
+
+
+def test_mlpar_rows_train_the_peers_residuals_from_their_weights():
+    """mlpar's f(x0) is ½‖F(x0)‖² of the residuals and weights the peers get, on a 1-D and a
+    2-D case (whatever mlpar's own defaults for the boundary penalty are)."""
+    import numpy as np
+
+    import mlpar
+
+    for key in ("poisson-20", "poisson2d-5"):
+        problem, nu, _, _ = bench_peers.CASES[key]
+        case = bench_peers.Case(problem, nu, 16, 0, "spread")
+        spec = bench_peers.mlpar_spec(case, bench_peers.METHODS[0], 2)
+        result = mlpar.solve({**spec, "max_iter": 1})
+        F = bench_peers.residual_block(case).residuals(case.initial(2))
+        np.testing.assert_allclose(result.state.f0, 0.5 * float(F @ F), rtol=1e-13)
