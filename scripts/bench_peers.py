@@ -90,6 +90,8 @@ CHECK_INTERVAL = 0.01
 """Seconds of training between two RMSE checks (at most one check per iterate)."""
 ACTIVATION = "sigmoid"
 LAMBDA_P = 1.0
+"""The boundary penalty of every method's residuals, given to mlpar explicitly (its default
+may depend on the problem's dimension)."""
 TEST_POINTS = 1000
 WORKER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
               "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
@@ -310,10 +312,17 @@ def mlpar_solve(spec: dict, on_iteration) -> str:
         return "stopped"
 
 
+def mlpar_spec(case: Case, method: Method, seed: int) -> dict:
+    """The :func:`mlpar.solve` options of ``method`` on ``case`` from ``seed``: the residuals
+    and initial weights the peers get (:func:`residual_block`, :meth:`Case.initial`)."""
+    return {"problem": case.problem, "nu": case.nu, "width": case.width, "points": case.points,
+            "seed": seed, "init": case.init, "lambda_p": LAMBDA_P, "max_iter": 10 ** 9,
+            **method.mlpar_options()}
+
+
 def run_mlpar(case: Case, method: Method, seed: int, tracker: Tracker) -> SeedResult:
     """mlpar on the ranks of this job; rank 0's tracker holds the result."""
-    spec = {"problem": case.problem, "nu": case.nu, "width": case.width, "points": case.points,
-            "seed": seed, "init": case.init, "max_iter": 10 ** 9, **method.mlpar_options()}
+    spec = mlpar_spec(case, method, seed)
 
     def on_iteration(record, x):
         return tracker.iterate(x, clock=record.time)
@@ -622,6 +631,7 @@ def mlpar_command_time(case: Case, method: Method, seed: int, iterations: int,
         cmd = ["mpiexec", "--map-by", ":OVERSUBSCRIBE", "-n", str(method.ranks), sys.executable,
                "-m", "mlpar", "--problem", case.problem, "--nu", f"{case.nu:g}",
                "--width", str(case.width), "--points", str(case.points),
+               "--lambda-p", f"{LAMBDA_P:g}",
                *method.args.split(), "--seed", str(seed), "--init", case.init,
                "--max-iter", str(iterations), "--out", str(out), "--quiet"]
         code, _, err, wall = run_command(cmd, timeout)
@@ -727,11 +737,13 @@ def print_table(case: Case, rows: list[Row], time_cap: float, mlpar_cap: float |
     mlpar_rows = [r for r in rows if r.method.is_mlpar]
     best = min((r.time for r in mlpar_rows), default=math.inf)
     best_cmd = min((r.command for r in mlpar_rows), default=math.inf)
+    default = min((r.time for r in mlpar_rows if r.method.name == MLPAR_DEFAULT),
+                  default=math.inf)
     caps = f"time cap {time_cap:g} s" + (f", mlpar {mlpar_cap:g} s" if mlpar_cap else "")
     print(f"\n### {case.label} ({caps})\n")
     columns = ["method", "ranks", "reached", "time to RMSE 1e-3 [s]", "× mlpar best",
-               "whole command [s]", "× mlpar best", "final RMSE", "iterations", "evaluations",
-               "notes"]
+               f"× {MLPAR_DEFAULT}", "whole command [s]", "× mlpar best", "final RMSE",
+               "iterations", "evaluations", "notes"]
     print("| " + " | ".join(columns) + " |")
     print("|" + "---|" * len(columns))
     for row in rows:
@@ -739,14 +751,13 @@ def print_table(case: Case, rows: list[Row], time_cap: float, mlpar_cap: float |
         its, evs = row.median("iterations"), row.median("evaluations")
         active = row.status not in ("missing", "refused")
         print(f"| {row.method.name} | {row.method.ranks} | {row.status} | "
-              f"{_seconds(row.time)} | {_ratio(row.time, best)} | {_seconds(row.command)} | "
+              f"{_seconds(row.time)} | {_ratio(row.time, best)} | {_ratio(row.time, default)} | "
+              f"{_seconds(row.command)} | "
               f"{_ratio(row.command, best_cmd)} | "
               f"{f'{final:.2e}' if final is not None else '—'} | "
               f"{f'{its:.0f}' if active and its is not None else '—'} | "
               f"{f'{evs:.0f}' if active and evs else '—'} | "
               f"{'; '.join(row.notes)} |", flush=True)
-    default = min((r.time for r in mlpar_rows if r.method.name == MLPAR_DEFAULT),
-                  default=math.inf)
     peers = [r for r in rows if not r.method.is_mlpar and math.isfinite(r.time)]
     if not math.isfinite(default):
         print(f"\ntarget: not met ({MLPAR_DEFAULT} did not reach RMSE {TARGET_RMSE:g})")
@@ -760,6 +771,14 @@ def print_table(case: Case, rows: list[Row], time_cap: float, mlpar_cap: float |
               f"faster than the best peer, in process): best peer {best_peer.method.name} "
               f"{best_peer.time:.3g} s / {MLPAR_DEFAULT} {default:.3g} s = {factor:.2f}: "
               f"{'met' if factor >= 3 else 'not met'}")
+
+
+def print_saved_tables(dump: list[dict], time_cap: float) -> None:
+    """The tables of a ``--json`` dump, as the run printed them (``time_cap``: the run's)."""
+    for entry in dump:
+        rows = [Row(Method(**r["method"]), [SeedResult(**x) for x in r["results"]])
+                for r in entry["rows"]]
+        print_table(Case(**entry["case"]), rows, time_cap, None)
 
 
 def print_preamble() -> None:
@@ -803,10 +822,16 @@ def main() -> None:
     ap.add_argument("--no-command", action="store_true",
                     help="skip the whole-command measurements")
     ap.add_argument("--json", metavar="FILE", help="also write every seed's result to FILE")
+    ap.add_argument("--tables", metavar="FILE",
+                    help="print the tables of a --json FILE of an earlier run (give its "
+                         "--time-cap) and run nothing")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         worker(json.loads(args.worker))
+        return
+    if args.tables:
+        print_saved_tables(json.loads(Path(args.tables).read_text()), args.time_cap)
         return
     if args.quick:
         args.cases, args.inits, args.seeds = list(SEED_CASES), ["uniform"], [0]

@@ -96,3 +96,47 @@ def test_mlpar_variant_options():
     assert bench_peers.mlpar_method("--method rlm", 1) == bench_peers.METHODS[2]
     with pytest.raises(ValueError):
         bench_peers.mlpar_method("--solve-form", 1).mlpar_options()
+
+
+def test_saved_tables_divide_by_mlpar_best_and_by_the_default(tmp_path):
+    """``--tables FILE`` prints a --json dump's table again: the time columns are the medians
+    over the seeds, divided by mlpar's fastest row and by mlpar's default, and the target line
+    compares the best peer with the default."""
+    def row(name, family, times):
+        method = {"name": name, "family": family, "ranks": 1,
+                  "args": "--method " + name.split()[1] if family == "mlpar" else ""}
+        return {"method": method, "results": [
+            {"seed": s, "status": "reached" if t else "not reached", "time_to_target": t,
+             "final_rmse": 1e-4, "iterations": 10} for s, t in enumerate(times)]}
+    case = {"problem": "poisson", "nu": 20.0, "width": 512, "points": 0, "init": "uniform"}
+    dump = [{"case": case, "rows": [row("mlpar lm", "mlpar", [0.5, 0.4, 0.6]),
+                                    row(bench_peers.MLPAR_DEFAULT, "mlpar", [1.0, 3.0, 0.9]),
+                                    row("scipy trf", "scipy", [2.0, None, 2.2])]}]
+    path = tmp_path / "dump.json"
+    path.write_text(json.dumps(dump))
+    out = subprocess.run([sys.executable, str(SCRIPT), "--tables", str(path), "--time-cap", "4"],
+                         capture_output=True, text=True, timeout=120, cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr
+    assert "(time cap 4 s)" in out.stdout
+    assert f"| × mlpar best | × {bench_peers.MLPAR_DEFAULT} |" in out.stdout
+    assert "| mlpar lm | 1 | 3/3 | 0.5 | 1.00 | 0.50 |" in out.stdout
+    assert f"| {bench_peers.MLPAR_DEFAULT} | 1 | 3/3 | 1 | 2.00 | 1.00 |" in out.stdout
+    assert "| scipy trf | 1 | 2/3 | 2.2 | 4.40 | 2.20 |" in out.stdout   # median of 2, 2.2, inf
+    assert "= 2.20: not met" in out.stdout
+
+
+def test_mlpar_rows_train_the_peers_residuals_from_their_weights():
+    """mlpar's f(x0) is ½‖F(x0)‖² of the residuals and weights the peers get, on a 1-D and a
+    2-D case (whatever mlpar's own defaults for the boundary penalty are)."""
+    import numpy as np
+
+    import mlpar
+
+    for key in ("poisson-20", "poisson2d-5"):
+        problem, nu, _, _ = bench_peers.CASES[key]
+        case = bench_peers.Case(problem, nu, 16, 0, "spread")
+        spec = bench_peers.mlpar_spec(case, bench_peers.METHODS[0], 2)
+        result = mlpar.solve({**spec, "max_iter": 1})
+        F = bench_peers.residual_block(case).residuals(case.initial(2))
+        np.testing.assert_allclose(result.state.f0, 0.5 * float(F @ F), rtol=1e-13)
