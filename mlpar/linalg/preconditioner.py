@@ -42,6 +42,25 @@ range(P), and CG iterates only on the part of range(Jᵀ) that the coarse space
 leaves.  (The S Q S order would need 2S − SAS positive definite, which
 S = λ⁻¹I is not.)
 
+``auto``
+    No preconditioner until a solve has needed more than N = :data:`AUTO_ITERATIONS` CG
+    iterations, then ``mg`` for every later solve of the level
+    (:class:`mlpar.linalg.linsolve.RegularizedSolver` applies the rule).
+
+How N follows from the costs.  A plain CG iteration costs one product with A (4mn flops).
+A preconditioned one costs three (one for CG, two inside M⁻¹, which meet range(P) and cost
+4mn + 4m·n_c together), about 2.5–3 plain iterations (measured: 21 ms against 7.4 ms per
+iteration, Poisson ν = 20, r = 512, 2000 points, spread); the set-up (JP and
+(JP)ᵀ(JP), 2m·nnz(P) + 2m·n_c² flops per linearisation) adds n_c²/(2n) plain iterations,
+a few per cent of n (n_c ≈ n/6 in the measured runs: 21 at n = 1536, 85 at n = 6144).
+``mg`` then pays when the plain count k exceeds 3·k_mg + n_c²/(2n).  Where plain CG took
+more than 80 iterations, ``mg`` took 31–99 (docs/benchmarks.md, issue 17: 84 → 31.5 on
+fit, where it lost; 126–403 → 46–66 and 1236 → 64 on Poisson, where it won), so the
+switch is made above N = 3 · 50 = 150 plain iterations.  The solve that exceeds N is
+kept; the next one is preconditioned.  It stays on: the plain count grows as LM lowers λ,
+and a preconditioned solve does not tell what the plain one would cost, so switching off
+would need a plain solve of at least N iterations to find out.
+
 The parameter vectors of the ``normal`` form are split in blocks over the ranks
 (``counts``); :meth:`ParameterSpacePC.apply` gathers the block, computes the
 full y = M⁻¹x the same way on every rank (every reduction is an Allreduce) and
@@ -50,6 +69,7 @@ keeps its own block.
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
@@ -59,8 +79,11 @@ from mlpar.protocols import Linearization, Objective
 if TYPE_CHECKING:   # the configuration imports this module's names before MPI starts
     from mlpar.parallel.comm import Comm
 
-PRECONDITIONERS = ("none", "jacobi", "bjacobi", "mg")
+PRECONDITIONERS = ("none", "jacobi", "bjacobi", "mg", "auto")
 SMOOTHERS = ("identity", "bjacobi")
+#: ``auto`` turns ``mg`` on after a solve of more than this many CG iterations (see above;
+#: the PETSc option ``-mlpar_pc_auto_its`` changes it).
+AUTO_ITERATIONS = 150
 
 CoarseBasis = Callable[[Objective, Linearization], object]
 """(objective, lin) ↦ the sparse n × n_c prolongation P_full of the level's coarse space at
@@ -159,6 +182,9 @@ class TwoLevel(ParameterSpacePC):
         self._gram: np.ndarray | None = None
         self._PtP: np.ndarray | None = None
         self._factor = None
+        self.paid_at: Linearization | None = None
+        """The linearisation of a resumed run's checkpoint when its set-up was already paid
+        for there (its flops are not charged again)."""
 
     @property
     def coarse_size(self) -> int:
@@ -168,8 +194,10 @@ class TwoLevel(ParameterSpacePC):
     def prepare(self, objective: Objective, lin: Linearization, lam: float) -> None:
         P = self.coarse_basis(objective, lin)
         if P is not None and (P is not self.P or lin is not self.lin):
-            self._JP = objective.basis_columns(lin, P)
-            objective.flops.add(2.0 * objective.m * P.shape[1] ** 2)
+            with (objective.flops.uncharged() if lin is self.paid_at
+                  else contextlib.nullcontext()):
+                self._JP = objective.basis_columns(lin, P)
+                objective.flops.add(2.0 * objective.m * P.shape[1] ** 2)
             self._gram = self.comm.sum(self._JP.T @ self._JP)
             self._PtP = (P.T @ P).toarray()
         self.P = P

@@ -41,6 +41,9 @@ class Record:
     number of levels)."""
     ksp_reason: str = ""
     """The subproblem solver's converged reason for the step of this iteration."""
+    pc: str = ""
+    """The preconditioner of the step's Krylov solve (``none``, ``mg``, ...; ``--pc auto``
+    shows here when it switched); empty when the step had none (``direct``, Lanczos)."""
 
 
 @dataclass
@@ -140,7 +143,7 @@ def step(method, state: State, lin, t_start: float):
     state.components = method.state(lin)
     rec = Record(state.iteration, lin.f, float(np.linalg.norm(lin.g)), lam_used, rho, accepted,
                  prop.level, prop.ksp_its, state.elapsed, state.flops, method.level_widths(),
-                 prop.ksp_reason)
+                 prop.ksp_reason, prop.pc)
     state.history.append(rec)
     return rec, lin
 
