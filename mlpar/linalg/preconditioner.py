@@ -49,17 +49,22 @@ S = λ⁻¹I is not.)
 
 How N follows from the costs.  A plain CG iteration costs one product with A (4mn flops).
 A preconditioned one costs three (one for CG, two inside M⁻¹, which meet range(P) and cost
-4mn + 4m·n_c together), about 2.5–3 plain iterations (measured: 21 ms against 7.4 ms per
-iteration, Poisson ν = 20, r = 512, 2000 points, spread); the set-up (JP and
-(JP)ᵀ(JP), 2m·nnz(P) + 2m·n_c² flops per linearisation) adds n_c²/(2n) plain iterations,
-a few per cent of n (n_c ≈ n/6 in the measured runs: 21 at n = 1536, 85 at n = 6144).
-``mg`` then pays when the plain count k exceeds 3·k_mg + n_c²/(2n).  Where plain CG took
-more than 80 iterations, ``mg`` took 31–99 (docs/benchmarks.md, issue 17: 84 → 31.5 on
-fit, where it lost; 126–403 → 46–66 and 1236 → 64 on Poisson, where it won), so the
-switch is made above N = 3 · 50 = 150 plain iterations.  The solve that exceeds N is
-kept; the next one is preconditioned.  It stays on: the plain count grows as LM lowers λ,
-and a preconditioned solve does not tell what the plain one would cost, so switching off
-would need a plain solve of at least N iterations to find out.
+4mn + 4m·n_c together) and the application's own work (the gather of x, two coarse solves
+of 2n_c² each, the Python callback); the set-up (JP and (JP)ᵀ(JP), 2m·nnz(P) + 2m·n_c² flops
+per linearisation, and lm's coarsening) comes on top.  With c the cost of a preconditioned
+iteration in plain ones, ``mg`` pays when the plain count k exceeds c·k_mg + set-up.
+Measured (docs/benchmarks.md, issue 17, 2 ranks): c ≈ 5 at r = 512 (Poisson ν = 20,
+2000 points, spread: 1.15 ms per plain iteration, 5.9 ms per preconditioned one with its
+set-up; plain 125–532 iterations per step, ``mg`` 98 on average: 1.8× fewer flops but 1.3×
+more time, so break-even near k = 500) and c ≈ 3 at r = 2048 (Poisson ν = 40, 4096 points,
+spread: 1236 → 64 iterations, 5× less time per step); where plain CG needs tens (uniform
+init; fit: 84 → 31.5) ``mg`` loses.  Counted in flops alone (c ≈ 3, set-up n_c²/(2n) plain
+iterations) the switch would come near k = 150, where the r = 512 case loses time.  Hence
+N = 600: above that break-even of the smaller case with a margin (``mg``'s count grows as
+λ falls), well below the counts where it wins.  The solve that exceeds N is kept; the next
+one is preconditioned.  It stays on: the plain count grows as LM lowers λ, and a
+preconditioned solve does not tell what the plain one would cost, so switching off would
+need a plain solve of at least N iterations to find out.
 
 The parameter vectors of the ``normal`` form are split in blocks over the ranks
 (``counts``); :meth:`ParameterSpacePC.apply` gathers the block, computes the
@@ -83,7 +88,7 @@ PRECONDITIONERS = ("none", "jacobi", "bjacobi", "mg", "auto")
 SMOOTHERS = ("identity", "bjacobi")
 #: ``auto`` turns ``mg`` on after a solve of more than this many CG iterations (see above;
 #: the PETSc option ``-mlpar_pc_auto_its`` changes it).
-AUTO_ITERATIONS = 150
+AUTO_ITERATIONS = 600
 
 CoarseBasis = Callable[[Objective, Linearization], object]
 """(objective, lin) ↦ the sparse n × n_c prolongation P_full of the level's coarse space at
