@@ -305,7 +305,7 @@ class Config:
                              "chooses per level", SOLVER, choices=SOLVE_FORMS)
     ksp_rtol: float = option(1e-10, "default KSP relative tolerance (the PETSc option "
                              "-ksp_rtol wins)", SOLVER, check=inside(0, 1))
-    pc: str = option("none", "preconditioner of the parameter-space CG (normal form; auto then "
+    pc: str = option("auto", "preconditioner of the parameter-space CG (normal form; auto then "
                      "takes it over the residual form): jacobi, bjacobi (per-neuron blocks), "
                      "mg (two levels on the AMG neuron coarse space), or auto (none until a "
                      f"solve needs more than {AUTO_ITERATIONS} CG iterations, then mg; none "
