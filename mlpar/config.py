@@ -40,7 +40,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from mlpar.linalg.preconditioner import PRECONDITIONERS
+from mlpar.linalg.preconditioner import AUTO_ITERATIONS, PRECONDITIONERS
 from mlpar.model import activations
 from mlpar.model.layout import ParameterLayout
 from mlpar.model.losses import NAMES as LOSSES
@@ -316,10 +316,12 @@ class Config:
                              "chooses per level", SOLVER, choices=SOLVE_FORMS)
     ksp_rtol: float = option(1e-10, "default KSP relative tolerance (the PETSc option "
                              "-ksp_rtol wins)", SOLVER, check=inside(0, 1))
-    pc: str = option("none", "preconditioner of the parameter-space CG (normal form; auto then "
-                     "takes it over the residual form): jacobi, bjacobi (per-neuron blocks) or "
-                     "mg (two levels on the AMG neuron coarse space); the PETSc option "
-                     "-mlpar_pc wins", SOLVER, choices=PRECONDITIONERS)
+    pc: str = option("auto", "preconditioner of the parameter-space CG (normal form; auto then "
+                     "takes it over the residual form): jacobi, bjacobi (per-neuron blocks), "
+                     "mg (two levels on the AMG neuron coarse space), or auto (none until a "
+                     f"solve needs more than {AUTO_ITERATIONS} CG iterations, then mg; none "
+                     "on the direct and residual forms, where no preconditioner applies); the "
+                     "PETSc option -mlpar_pc wins", SOLVER, choices=PRECONDITIONERS)
     cubic_theta: float = option(0.5, "arc: Lanczos stops when ||grad m(s)|| <= CUBIC_THETA "
                                 "||s||^2", SOLVER, check=positive)
     krylov_max_it: int = option(300, "arc: at most this many Lanczos iterations per "
@@ -367,7 +369,7 @@ class Config:
         if self.method in ("arc", "rarc") and self.coarse_model == "restricted":
             raise ConfigError("--coarse-model restricted is implemented for rlm only; use "
                               "galerkin or network with --method rarc")
-        if self.pc != "none" and self.solve_form in ("residual", "direct"):
+        if self.pc not in ("none", "auto") and self.solve_form in ("residual", "direct"):
             raise ConfigError(f"--pc {self.pc} acts in parameter space: use it with --solve-form "
                               f"auto, normal or assembled, not {self.solve_form}")
         if not self.out:

@@ -5,6 +5,7 @@ Usage (from the repository root, after ``make setup``)::
 
     .venv/bin/python scripts/bench_multilevel.py --set large --seeds 0 --cap 240
     .venv/bin/python scripts/bench_multilevel.py --set seed --seeds 0 1 2 3 4
+    .venv/bin/python scripts/bench_multilevel.py --set mid --configs lm "lm --pc mg" "lm --pc auto"
 
 Each run is one configuration (method and options) on one problem and seed, under
 ``mpiexec -n RANKS``, through :func:`mlpar.api.train`.  After every fine iteration
@@ -12,7 +13,7 @@ the RMSE of the network on the test grid is computed (its time is taken out of t
 figures: it is the same for every method), and the run records the wall time at which
 RMSE ≤ ``--target`` first holds.  A run ends when the method's own tests stop it, after
 ``--cap`` seconds of wall time (rank 0's clock, broadcast), or, with ``--stop-at-target``
-(the default for ``--set large``), when the target is reached.
+(the default for ``--set large`` and ``mid``), when the target is reached.
 
 The table gives, per configuration and problem: wall time to the target (— if not reached),
 total wall time, fine iterations, CG iterations per fine Taylor step (the steps of the
@@ -36,6 +37,9 @@ LARGE = [  # (label, problem, nu, width, points, init)
     ("fit ν=40 r=2048 t=8192 uniform", "fit", 40.0, 2048, 8192, "uniform"),
     ("fit ν=40 r=2048 t=8192 spread", "fit", 40.0, 2048, 8192, "spread"),
 ]
+MID = [  # where plain CG needs a few hundred iterations per step (docs/benchmarks.md, --pc auto)
+    ("poisson ν=20 r=512 t=2000 spread", "poisson", 20.0, 512, 2000, "spread"),
+]
 SEED = [
     ("poisson ν=20 r=512", "poisson", 20.0, 512, 0, "uniform"),
     ("poisson ν=25 r=1024", "poisson", 25.0, 1024, 0, "uniform"),
@@ -46,16 +50,19 @@ CONFIGS = {  # name: (mlpar options, PETSc options)
     "lm --pc jacobi": ({"method": "lm", "pc": "jacobi"}, []),
     "lm --pc bjacobi": ({"method": "lm", "pc": "bjacobi"}, []),
     "lm --pc mg": ({"method": "lm", "pc": "mg"}, []),
+    "lm --pc auto": ({"method": "lm", "pc": "auto"}, []),
     "lm --pc mg (bjacobi smoother)": ({"method": "lm", "pc": "mg"},
                                       ["-mlpar_pc_smoother", "bjacobi"]),
     "rlm": ({"method": "rlm"}, []),
     "rlm --pc mg": ({"method": "rlm", "pc": "mg"}, []),
+    "rlm --pc auto": ({"method": "rlm", "pc": "auto"}, []),
     "rlm --coarse-model galerkin": ({"method": "rlm", "coarse_model": "galerkin"}, []),
     "rlm --levels 2": ({"method": "rlm", "levels": 2}, []),
     "rlm --coarse-model galerkin --levels 2": ({"method": "rlm", "coarse_model": "galerkin",
                                                 "levels": 2}, []),
 }
 DEFAULT_CONFIGS = {"large": ["lm", "lm --pc mg", "rlm --pc mg"],
+                   "mid": ["lm", "lm --pc mg", "lm --pc auto"],
                    "seed": ["lm", "rlm", "rlm --coarse-model galerkin"]}
 
 
@@ -98,12 +105,14 @@ def worker(spec: dict) -> None:
             "s_per_iteration": clock["work"] / its, "flops": out.flops_matvec,
             "rmse": out.rmse, "status": out.state.status, "reason": out.state.reason,
             "losses": [r.loss for r in out.state.history],
-            "cg": [r.ksp_its for r in out.state.history]}))
+            "cg": [r.ksp_its for r in out.state.history],
+            "pc": [r.pc for r in out.state.history],
+            "times": [r.time for r in out.state.history]}))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--set", choices=("large", "seed"), default="large")
+    ap.add_argument("--set", choices=("large", "mid", "seed"), default="large")
     ap.add_argument("--configs", nargs="+", choices=sorted(CONFIGS))
     ap.add_argument("--cases", nargs="+", type=int, help="indices into the set's problems")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
@@ -119,11 +128,11 @@ def main() -> None:
     if args.worker:
         worker(json.loads(args.worker))
         return
-    cases = LARGE if args.set == "large" else SEED
+    cases = {"large": LARGE, "mid": MID, "seed": SEED}[args.set]
     if args.cases:
         cases = [cases[i] for i in args.cases]
     configs = args.configs or DEFAULT_CONFIGS[args.set]
-    stop_at_target = (args.stop_at_target or ("yes" if args.set == "large" else "no")) == "yes"
+    stop_at_target = (args.stop_at_target or ("no" if args.set == "seed" else "yes")) == "yes"
     print_header(["problem", "seed", "configuration", "time to RMSE ≤ target [s]",
                   "total wall [s]", "iterations", "CG its / fine step", "s / iteration",
                   "flops", "final RMSE", "status", "time-to-target ratio (first/this)",
@@ -149,7 +158,8 @@ def main() -> None:
                       f"{d['status']} ({d['reason']}) | {ratio} | "
                       f"{first['flops'] / d['flops']:.2f} |", flush=True)
                 if args.history:
-                    print(f"<!-- {name}: losses {d['losses']} CG {d['cg']} -->", flush=True)
+                    print(f"<!-- {name}: losses {d['losses']} CG {d['cg']} pc {d['pc']} "
+                          f"elapsed {d['times']} -->", flush=True)
 
 
 if __name__ == "__main__":

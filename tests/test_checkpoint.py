@@ -322,12 +322,12 @@ def test_a_schema_2_checkpoint_still_resumes(tmp_path, reference, method):
 
 
 def _schema1_state_digest(state, flat: dict) -> str:
-    """The state digest as schema 1 computed it (no level widths, no solver reasons in the
-    history; the flat ``method_state``)."""
+    """The state digest as schema 1 computed it (no level widths, solver reasons or
+    preconditioners in the history; the flat ``method_state``)."""
     h = hashlib.sha256()
     arrays = [state.x, np.array([float(getattr(state, k)) for k in SCALARS]),
               *(np.asarray([getattr(r, k) for r in state.history], dtype=np.float64)
-                for k in HISTORY_FIELDS if k not in ("widths", "ksp_reason")),
+                for k in HISTORY_FIELDS if k not in ("widths", "ksp_reason", "pc")),
               *(flat[k] for k in sorted(flat))]
     for a in arrays:
         h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())

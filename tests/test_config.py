@@ -72,8 +72,9 @@ def test_validation_resolves_every_placeholder(method, model, every):
     assert (cfg.coarse_model, cfg.rebuild_every) == (model, every)
     assert cfg.points == default_point_count(7.0)
     stored = json.loads(cfg.to_json())
-    # --solve-form auto is chosen per level and per linearisation: it stays a choice
-    assert [k for k, v in stored.items() if v == "auto"] == ["solve_form"]
+    # --solve-form auto is chosen per level and per linearisation, --pc auto per solve: they
+    # stay choices
+    assert [k for k, v in stored.items() if v == "auto"] == ["pc", "solve_form"]
     assert stored["rebuild_every"] >= 0 and stored["points"] > 0
     assert (cfg.resolved_coarse_model, cfg.resolved_rebuild_every) == (model, every)
     # explicit values are kept

@@ -2,38 +2,18 @@
 converges on a small Poisson problem, never accepts an increase, follows the λ rule, resumes
 bit for bit from a checkpoint, and names why it stopped."""
 
-import h5py
 import numpy as np
+from helpers import resumes_bit_for_bit
 from mpi4py import MPI
 
 import mlpar
 from mlpar.api import train
 from mlpar.config import Config
-from mlpar.io.checkpoint import _read, write_checkpoint
 from mlpar.optim.common import TERMINATION
 from mlpar.parallel.comm import Comm
 
 SELF = Comm(MPI.COMM_SELF)
 POISSON = {"problem": "poisson", "nu": 5.0, "width": 64, "quiet": True}
-
-
-def _resumes_bit_for_bit(tmp_path, options: dict, stop: int, end: int) -> None:
-    """A run stopped at ``stop``, written to a checkpoint, read back and continued to ``end``
-    is the run to ``end``: same weights, flops, losses and solver reasons."""
-    cfg = Config(**options, max_iter=end).validate()
-    whole = train(cfg, SELF).state
-    cfg.max_iter = stop
-    part = train(cfg, SELF).state
-    with h5py.File(tmp_path / "c.h5", "w") as fh:
-        write_checkpoint(fh.create_group("checkpoint"), cfg, part, 1)
-    with h5py.File(tmp_path / "c.h5", "r") as fh:
-        _, stored = _read(str(tmp_path / "c.h5"), fh)
-    cfg.max_iter = end
-    resumed = train(cfg, SELF, state=stored).state
-    assert np.array_equal(resumed.x, whole.x)
-    assert resumed.flops == whole.flops
-    assert [r.loss for r in resumed.history] == [r.loss for r in whole.history]
-    assert [r.ksp_reason for r in resumed.history] == [r.ksp_reason for r in whole.history]
 
 
 class MethodContract:
@@ -68,8 +48,8 @@ class MethodContract:
             if not rec.accepted:
                 assert after.lam > rec.lam, "a rejected step must raise λ"
 
-    def test_a_checkpointed_state_resumes_bit_for_bit(self, tmp_path):
-        _resumes_bit_for_bit(tmp_path, {**POISSON, "method": self.method, **self.options}, 25, 40)
+    def test_a_checkpointed_stateresumes_bit_for_bit(self, tmp_path):
+        resumes_bit_for_bit(tmp_path, {**POISSON, "method": self.method, **self.options}, 25, 40)
 
 
     def test_an_iteration_limit_is_named_in_the_message(self):
@@ -106,7 +86,7 @@ def test_a_resume_after_a_rejected_step_keeps_the_hierarchy_built_there(tmp_path
     at the same point; when the next rebuild falls due there, the uninterrupted run keeps the
     hierarchy, and so must the resumed one (it used to rebuild it, charging its coarse
     linearisations again: 2976 flops more from iteration 24 on)."""
-    _resumes_bit_for_bit(tmp_path, {"problem": "helmholtz", "nu": 5.0, "width": 16, "seed": 2,
+    resumes_bit_for_bit(tmp_path, {"problem": "helmholtz", "nu": 5.0, "width": 16, "seed": 2,
                                     "min_width": 4, "method": "rarc", "quiet": True}, 17, 30)
 
 

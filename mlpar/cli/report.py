@@ -8,14 +8,16 @@ import time
 from mlpar.optim.driver import Record
 
 HEADER = (f"{'iter':>6} {'level':>5} {'loss':>11} {'|grad|':>10} {'lambda':>9} {'rho':>9} "
-          f"{'acc':>3} {'krylov':>6} {'time[s]':>8}")
+          f"{'acc':>3} {'krylov':>6} {'pc':>7} {'time[s]':>8}")
 
 
 def format_record(rec: Record) -> str:
     """One fixed-width line: iteration, level, loss, ‖g‖, λ, ρ, accepted, Krylov iterations
-    (KSP for lm/rlm, new Lanczos products for arc/rarc), time."""
+    (KSP for lm/rlm, new Lanczos products for arc/rarc), their preconditioner (``--pc auto``
+    shows where it turns ``mg`` on; blank without a Krylov solve), time."""
     return (f"{rec.iteration:6d} {rec.level:5d} {rec.loss:11.4e} {rec.gnorm:10.3e} {rec.lam:9.2e} "
-            f"{rec.rho:9.2e} {'yes' if rec.accepted else 'no':>3} {rec.ksp_its:6d} {rec.time:8.2f}")
+            f"{rec.rho:9.2e} {'yes' if rec.accepted else 'no':>3} {rec.ksp_its:6d} "
+            f"{rec.pc:>7} {rec.time:8.2f}")
 
 
 class Progress:

@@ -11,7 +11,7 @@ Every output file mlpar writes (at each checkpoint and at the end) carries
                                       (solver, hierarchy, choice), as it saves it
 
 Schemas 1 and 2 (a flat ``method_state`` group, no ``ksp_reason`` in the history; schema 1
-also without the level widths) are still read: their arrays are handed to the components
+also without the level widths) and 3 (no ``pc`` in the history) are still read: their arrays are handed to the components
 they belong to.
 
 so that ``--resume FILE.h5`` continues exactly where the run stopped: on the same number of
@@ -33,15 +33,23 @@ import h5py
 import numpy as np
 
 from mlpar.config import Config, ConfigError, config_from_json, resolve_given
-from mlpar.io.output import HISTORY_FIELDS, OutputFileError, history_column, write_history
+from mlpar.io.output import (
+    HISTORY_FIELDS,
+    TEXT_FIELDS,
+    OutputFileError,
+    history_column,
+    write_history,
+)
 from mlpar.optim.driver import Record, State
 
 FORMAT = "mlpar-checkpoint"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: Schema 1 (before the history recorded the level widths) is still read: its records get
 #: empty widths, which leave the state digest as schema 1 computed it.  Schema 2 kept the
-#: components' arrays in one flat group and no solver reasons.
-READABLE_VERSIONS = (1, 2, 3)
+#: components' arrays in one flat group and no solver reasons; schema 3 no preconditioners.
+READABLE_VERSIONS = (1, 2, 3, 4)
+#: The first schema that stores each history field (the others are in every schema).
+SINCE = {"widths": 2, "ksp_reason": 3, "pc": 4}
 SCALARS = ("iteration", "rejections", "lam", "f0", "f", "gnorm", "flops", "elapsed")
 #: Options a resumed run may change; every other option must match the checkpoint.
 RESUMABLE_OVERRIDES = frozenset({"max_iter", "max_time", "out", "force", "checkpoint_every", "resume",
@@ -68,9 +76,9 @@ def _state_digest(state: State, version: int = SCHEMA_VERSION,
     feed(np.array([float(getattr(state, k)) for k in SCALARS]))
     for key in HISTORY_FIELDS:
         column = history_column(state.history, key)
-        if key != "ksp_reason":
+        if key not in TEXT_FIELDS:
             feed(column)
-        elif version >= 3:
+        elif version >= SINCE[key]:
             h.update(b"\0".join(column.tolist()))
     if version >= 3:
         for c in sorted(state.components):
@@ -162,7 +170,7 @@ def _read(path: str, fh: h5py.File) -> tuple[Config, State]:
         raise OutputFileError(f"--resume {path}: checksum mismatch: the weights are corrupted")
     hist = g["history"]
     fields = [k for k in HISTORY_FIELDS
-              if (version > 1 or k != "widths") and (version > 2 or k != "ksp_reason")]
+              if version >= SINCE.get(k, 1)]
     columns = {k: hist[k][()] for k in fields}
     if len({len(c) for c in columns.values()}) != 1:
         raise OutputFileError(f"--resume {path}: history columns have different lengths")

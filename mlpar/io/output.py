@@ -14,7 +14,8 @@ Layout (``format = "mlpar-result"``, ``schema_version`` below):
   name), for every field of
   :class:`mlpar.optim.driver.Record`; ``history/widths`` has one row per iteration, the widths of
   the levels in use, the trained network first, 0 for a level that does not exist;
-  ``history/ksp_reason`` the subproblem solver's converged reason of each step (ASCII);
+  ``history/ksp_reason`` the subproblem solver's converged reason of each step and
+  ``history/pc`` the preconditioner of its Krylov solve (ASCII);
 * ``solution/{z, u, u_true}``: the network and the true solution on the test grid (1D);
   for d > 1 ``solution/{x, y}`` (and ``z`` in 3D), the axes of the test grid, and
   ``solution/{u, u_true}`` of shape (nx, ny[, nz]), ``u[i, j] = ĝ(x_i, y_j)``.
@@ -37,7 +38,9 @@ import numpy as np
 from mlpar.optim.driver import Record
 
 FORMAT = "mlpar-result"
-SCHEMA_VERSION = 3   # 2: history/widths; 3: history/ksp_reason, root attribute reason
+SCHEMA_VERSION = 4   # 2: history/widths; 3: history/ksp_reason, root attribute reason; 4: history/pc
+#: The history fields stored as ASCII strings.
+TEXT_FIELDS = ("ksp_reason", "pc")
 HISTORY_FIELDS = [f.name for f in dataclasses.fields(Record)]
 
 
@@ -76,7 +79,7 @@ def history_column(history: list[Record], name: str) -> np.ndarray:
         for row, w in zip(out, values):
             row[:len(w)] = w
         return out
-    if name == "ksp_reason":
+    if name in TEXT_FIELDS:
         return np.asarray([v.encode() for v in values], dtype=bytes)
     dtype = bool if name == "accepted" else (np.int64 if name in ("iteration", "level", "ksp_its")
                                              else np.float64)

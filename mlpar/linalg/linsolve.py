@@ -39,6 +39,14 @@ coarse space) of :mod:`mlpar.linalg.preconditioner`, on the parameter-space form
 row space, where the neuron hierarchy does not act; nor to ``direct``, which has no
 Krylov iterations.  ``coarse_basis`` gives ``mg`` its coarse space at each solve.
 
+``auto`` starts without a preconditioner and turns ``mg`` on for every later solve once a
+solve of a parameter-space form has needed more than N CG iterations
+(:data:`mlpar.linalg.preconditioner.AUTO_ITERATIONS`, or ``-mlpar_pc_auto_its N``); the
+iteration count is the same on every rank, so every rank switches at the same solve.  It
+is none on the ``direct`` and ``residual`` forms (and when the options database sets
+``-pc_type``); the form ``auto`` takes ``normal`` for it where it would take ``residual``.
+Whether ``mg`` is on, with its coarse space, is the solver's checkpointed :meth:`state`.
+
 Every product goes through the objective handed to :meth:`RegularizedSolver.solve`
 (:class:`mlpar.protocols.Objective`): the solver never reads the Jacobian itself,
 so the same solver serves a level's network and its coarse models.
@@ -129,6 +137,9 @@ class SolveInfo:
     form: str
     iterations: int
     reason: str
+    pc: str = ""
+    """The preconditioner of the Krylov solve (``none``, ``jacobi``, ``bjacobi``, ``mg``, or
+    the PC type the options database chose); empty for ``direct``."""
 
 
 class _ResidualSpaceOperator:
@@ -180,13 +191,23 @@ class RegularizedSolver:
                  coarse_basis: preconditioner.CoarseBasis | None = None):
         if form not in FORMS:
             raise ValueError(f"unknown solve form {form!r}; expected one of {', '.join(FORMS)}")
-        self.pc = PETSc.Options().getString("mlpar_pc", pc)
+        database = PETSc.Options()
+        self.pc = database.getString("mlpar_pc", pc)
         if self.pc not in preconditioner.PRECONDITIONERS:
             raise ValueError(f"unknown preconditioner {self.pc!r}; expected one of "
                              f"{', '.join(preconditioner.PRECONDITIONERS)}")
-        if self.pc != "none" and form in ("residual", "direct"):
+        if self.pc not in ("none", "auto") and form in ("residual", "direct"):
             raise ValueError(f"the preconditioner {self.pc!r} acts in parameter space: it applies "
                              f"to the normal and assembled forms, not to {form!r}")
+        self.auto_iterations = database.getInt("mlpar_pc_auto_its",
+                                               preconditioner.AUTO_ITERATIONS)
+        if self.auto_iterations < 0:
+            raise SolverOptionsError(f"PETSc option -mlpar_pc_auto_its {self.auto_iterations}: "
+                                     "must be >= 0")
+        self.active_pc = "none" if self.pc == "auto" else self.pc
+        """The preconditioner in force: ``pc``, or for ``auto`` none until it switches."""
+        self._auto_held = False   # the options database chose the PC: auto never switches
+        self._paid_at: Linearization | None = None   # see TwoLevel.paid_at
         self.coarse_basis = coarse_basis
         self._pc_context: preconditioner.ParameterSpacePC | None = None
         self.comm = comm
@@ -204,12 +225,41 @@ class RegularizedSolver:
         self._ksp.clear()
 
     def state(self, lin: Linearization) -> dict[str, np.ndarray]:
-        """Nothing is carried from one solve to the next."""
-        return {}
+        """What later solves depend on, at the current linearisation ``lin`` (checkpointed):
+        for ``auto`` whether ``mg`` is on (``pc_auto_on``); while ``mg`` is on, the coarse
+        space's state and whether the preconditioner was set up at ``lin`` (``pc_setup_here``,
+        so that a resumed run does not charge that set-up again).  Empty for every other
+        choice."""
+        out = {}
+        if self.pc == "auto":
+            out["pc_auto_on"] = np.array([int(self.active_pc == "mg")])
+        if self.active_pc == "mg":
+            ctx = self._pc_context
+            out["pc_setup_here"] = np.array([int(ctx is not None and ctx.lin is lin
+                                                 and ctx.coarse_size > 0)])
+            out.update(getattr(self.coarse_basis, "state", lambda lin: {})(lin))
+        return out
 
     def restore(self, arrays: dict[str, np.ndarray], objective: Objective,
                 lin: Linearization) -> None:
-        """Nothing to restore (see :meth:`state`)."""
+        """Take back what :meth:`state` gave, at ``lin``."""
+        if self.pc == "auto" and "pc_auto_on" in arrays and arrays["pc_auto_on"][0]:
+            self._switch_on()
+        if "pc_setup_here" in arrays:
+            restore = getattr(self.coarse_basis, "restore", None)
+            if restore is not None:
+                restore(arrays, lin)
+            self._paid_at = lin if arrays["pc_setup_here"][0] else None
+
+    def _switch_on(self) -> None:
+        """``auto`` turns ``mg`` on: the parameter-space KSPs are made again, as ``--pc mg``
+        makes them (collective: every rank switches at the same solve)."""
+        self.active_pc = "mg"
+        for form in ("normal", "assembled"):
+            if form in self._ksp:
+                ksp, A, _, x, b = self._ksp.pop(form)
+                for obj in (ksp, A, x, b):
+                    obj.destroy()
 
     def choose_form(self, lin: Linearization) -> str:
         """The form used for this linearization."""
@@ -254,6 +304,9 @@ class RegularizedSolver:
         self._in_lockstep(ksp.setFromOptions, lambda: _tolerance_problem(ksp))
         if self._pc_context is not None and ksp.getPC().getType() != PETSc.PC.Type.PYTHON:
             self._pc_context = None   # the options database chose another -pc_type
+        if (self.pc == "auto" and form in ("normal", "assembled")
+                and ksp.getPC().getType() != PETSc.PC.Type.NONE and self._pc_context is None):
+            self._auto_held = True
         x, b = A.createVecs()
         self._ksp[form] = (ksp, A, ctx, x, b)
         return self._ksp[form]
@@ -264,16 +317,18 @@ class RegularizedSolver:
         (``-mlpar_pc_smoother identity|bjacobi`` chooses the smoother of ``mg``).  A
         preconditioned CG stops on the unpreconditioned residual, so that every choice
         solves to the same tolerance (``-ksp_norm_type`` overrides)."""
-        if self.pc == "none":
+        if self.active_pc == "none":
             return
         pc = ksp.getPC()
         ksp.setNormType(PETSc.KSP.NormType.UNPRECONDITIONED)
-        if self.pc == "jacobi":
+        if self.active_pc == "jacobi":
             pc.setType(PETSc.PC.Type.JACOBI)
             return
         smoother = PETSc.Options().getString("mlpar_pc_smoother", "identity")
-        self._pc_context = preconditioner.make_context(self.pc, self.comm, self.counts,
+        self._pc_context = preconditioner.make_context(self.active_pc, self.comm, self.counts,
                                                        self.coarse_basis, smoother)
+        if isinstance(self._pc_context, preconditioner.TwoLevel):
+            self._pc_context.paid_at = self._paid_at
         pc.setType(PETSc.PC.Type.PYTHON)
         pc.setPythonContext(self._pc_context)
 
@@ -351,6 +406,15 @@ class RegularizedSolver:
         form = self.choose_form(lin)
         if form == "direct":
             return self._solve_direct(objective, lin, lam)
+        s, info = self._solve_krylov(objective, lin, lam, form)
+        if (self.pc == "auto" and self.active_pc == "none" and not self._auto_held
+                and form in ("normal", "assembled") and info.iterations > self.auto_iterations):
+            self._switch_on()
+        return s, info
+
+    def _solve_krylov(self, objective: Objective, lin: Linearization, lam: float, form: str
+                      ) -> tuple[np.ndarray, SolveInfo]:
+        """The CG solve of ``form`` (``normal``, ``residual`` or ``assembled``)."""
         ksp, A, ctx, x, b = self._ksp.get(form) or self._make_ksp(form)
         lo, hi = self.comm.block_range(self.n)
         if form == "assembled":
@@ -376,4 +440,5 @@ class RegularizedSolver:
             s = -objective.jac_t(lin, x.getArray(readonly=True))
         else:
             s = self.comm.allgather(x.getArray(readonly=True), self.counts)
-        return s, SolveInfo(form, its, name)
+        pc = ksp.getPC().getType()
+        return s, SolveInfo(form, its, name, self.active_pc if pc == PETSc.PC.Type.PYTHON else pc)

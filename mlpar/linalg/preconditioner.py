@@ -42,6 +42,30 @@ range(P), and CG iterates only on the part of range(Jᵀ) that the coarse space
 leaves.  (The S Q S order would need 2S − SAS positive definite, which
 S = λ⁻¹I is not.)
 
+``auto``
+    No preconditioner until a solve has needed more than N = :data:`AUTO_ITERATIONS` CG
+    iterations, then ``mg`` for every later solve of the level
+    (:class:`mlpar.linalg.linsolve.RegularizedSolver` applies the rule).
+
+How N follows from the costs.  A plain CG iteration costs one product with A (4mn flops).
+A preconditioned one costs three (one for CG, two inside M⁻¹, which meet range(P) and cost
+4mn + 4m·n_c together) and the application's own work (the gather of x, two coarse solves
+of 2n_c² each, the Python callback); the set-up (JP and (JP)ᵀ(JP), 2m·nnz(P) + 2m·n_c² flops
+per linearisation, and lm's coarsening) comes on top.  With c the cost of a preconditioned
+iteration in plain ones, ``mg`` pays when the plain count k exceeds c·k_mg + set-up.
+Measured (docs/benchmarks.md, issue 17, 2 ranks): c ≈ 5 at r = 512 (Poisson ν = 20,
+2000 points, spread: 1.15 ms per plain iteration, 5.9 ms per preconditioned one with its
+set-up; plain 125–532 iterations per step, ``mg`` 98 on average: 1.8× fewer flops but 1.3×
+more time, so break-even near k = 500) and c ≈ 3 at r = 2048 (Poisson ν = 40, 4096 points,
+spread: 1236 → 64 iterations, 5× less time per step); where plain CG needs tens (uniform
+init; fit: 84 → 31.5) ``mg`` loses.  Counted in flops alone (c ≈ 3, set-up n_c²/(2n) plain
+iterations) the switch would come near k = 150, where the r = 512 case loses time.  Hence
+N = 600: above that break-even of the smaller case with a margin (``mg``'s count grows as
+λ falls), well below the counts where it wins.  The solve that exceeds N is kept; the next
+one is preconditioned.  It stays on: the plain count grows as LM lowers λ, and a
+preconditioned solve does not tell what the plain one would cost, so switching off would
+need a plain solve of at least N iterations to find out.
+
 The parameter vectors of the ``normal`` form are split in blocks over the ranks
 (``counts``); :meth:`ParameterSpacePC.apply` gathers the block, computes the
 full y = M⁻¹x the same way on every rank (every reduction is an Allreduce) and
@@ -50,6 +74,7 @@ keeps its own block.
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
@@ -59,8 +84,11 @@ from mlpar.protocols import Linearization, Objective
 if TYPE_CHECKING:   # the configuration imports this module's names before MPI starts
     from mlpar.parallel.comm import Comm
 
-PRECONDITIONERS = ("none", "jacobi", "bjacobi", "mg")
+PRECONDITIONERS = ("none", "jacobi", "bjacobi", "mg", "auto")
 SMOOTHERS = ("identity", "bjacobi")
+#: ``auto`` turns ``mg`` on after a solve of more than this many CG iterations (see above;
+#: the PETSc option ``-mlpar_pc_auto_its`` changes it).
+AUTO_ITERATIONS = 600
 
 CoarseBasis = Callable[[Objective, Linearization], object]
 """(objective, lin) ↦ the sparse n × n_c prolongation P_full of the level's coarse space at
@@ -159,6 +187,9 @@ class TwoLevel(ParameterSpacePC):
         self._gram: np.ndarray | None = None
         self._PtP: np.ndarray | None = None
         self._factor = None
+        self.paid_at: Linearization | None = None
+        """The linearisation of a resumed run's checkpoint when its set-up was already paid
+        for there (its flops are not charged again)."""
 
     @property
     def coarse_size(self) -> int:
@@ -168,8 +199,10 @@ class TwoLevel(ParameterSpacePC):
     def prepare(self, objective: Objective, lin: Linearization, lam: float) -> None:
         P = self.coarse_basis(objective, lin)
         if P is not None and (P is not self.P or lin is not self.lin):
-            self._JP = objective.basis_columns(lin, P)
-            objective.flops.add(2.0 * objective.m * P.shape[1] ** 2)
+            with (objective.flops.uncharged() if lin is self.paid_at
+                  else contextlib.nullcontext()):
+                self._JP = objective.basis_columns(lin, P)
+                objective.flops.add(2.0 * objective.m * P.shape[1] ** 2)
             self._gram = self.comm.sum(self._JP.T @ self._JP)
             self._PtP = (P.T @ P).toarray()
         self.P = P

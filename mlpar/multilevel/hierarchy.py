@@ -177,7 +177,8 @@ class Hierarchy:
         """The hierarchy as named arrays (checkpointed) at the fine linearisation ``lin``; empty
         if none is built.  A resumed run needs it even when it is rebuilt at every recursive
         attempt: the screening of the next rebuild reads it; ``built_here`` says whether it was
-        built at ``lin`` itself (after a rejected step a due rebuild then keeps it)."""
+        built at ``lin`` itself (after a rejected step a due rebuild then keeps it).  The state
+        of level j's solver (``--pc auto``'s switch) is under the prefix ``L{j}_``."""
         if self.built_at < 0:
             return {}
         out = {"built_at": np.array([self.built_at]),
@@ -187,6 +188,7 @@ class Hierarchy:
             out.update({f"P{j}_data": t.P.data, f"P{j}_indices": t.P.indices,
                         f"P{j}_indptr": t.P.indptr, f"P{j}_shape": np.array(t.P.shape),
                         f"P{j}_coarse": t.coarse, f"P{j}_alpha": np.array([t.alpha])})
+            out.update({f"L{j}_{k}": v for k, v in level.solver.state(None).items()})
         return out
 
     def restore(self, arrays: dict[str, np.ndarray], lin: Linearization) -> None:
@@ -204,6 +206,10 @@ class Hierarchy:
             self._add_level(amg.Transfer(P, arrays[f"P{j}_coarse"],
                                          float(arrays[f"P{j}_alpha"][0]),
                                          self.fine.layout.n_blocks))
+            prefix = f"L{j}_"
+            self.levels[j].solver.restore({k[len(prefix):]: v for k, v in arrays.items()
+                                           if k.startswith(prefix)}, self.levels[j].objective,
+                                          None)
             j += 1
 
     def _add_level(self, transfer: amg.Transfer) -> None:

@@ -17,11 +17,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from mlpar.multilevel.parameters import MultilevelParameters
 from mlpar.protocols import Linearization
 
 if TYPE_CHECKING:   # the hierarchy (scipy.sparse, pyamg) is imported when a space is built
     from mlpar.multilevel.hierarchy import Hierarchy
+
+
+_ELSEWHERE = object()   # RebuiltNeuronSpace.built_from of a coarsening restored from elsewhere
 
 
 class RebuiltNeuronSpace:
@@ -47,6 +52,32 @@ class RebuiltNeuronSpace:
         self.solves += 1
         return self.P
 
+    def state(self, lin: Linearization) -> dict[str, np.ndarray]:
+        """P_full, the solves that used it and whether it was built at ``lin`` (checkpointed,
+        so that a resumed run rebuilds when the uninterrupted one would); empty before the
+        first coarsening."""
+        if self.built_from is None:
+            return {}
+        out = {"space_solves": np.array([self.solves]),
+               "space_built_here": np.array([int(self.built_from is lin)])}
+        if self.P is not None:
+            out.update({"space_P_data": self.P.data, "space_P_indices": self.P.indices,
+                        "space_P_indptr": self.P.indptr, "space_P_shape": np.array(self.P.shape)})
+        return out
+
+    def restore(self, arrays: dict[str, np.ndarray], lin: Linearization) -> None:
+        """Take back what :meth:`state` gave, at the linearisation ``lin``."""
+        if "space_solves" not in arrays:
+            return
+        import scipy.sparse as sp
+        self.solves = int(arrays["space_solves"][0])
+        # a coarsening made elsewhere only needs to differ from every later linearisation
+        self.built_from = lin if arrays["space_built_here"][0] else _ELSEWHERE
+        self.P = (sp.csr_matrix((arrays["space_P_data"], arrays["space_P_indices"],
+                                 arrays["space_P_indptr"]),
+                                shape=tuple(arrays["space_P_shape"]))
+                  if "space_P_data" in arrays else None)
+
 
 class HierarchySpace:
     """P_full of the hierarchy's level just below the level of the objective at hand (found by
@@ -70,3 +101,11 @@ class HierarchySpace:
         if depth == 0 and self.fallback is not None:
             return self.fallback(objective, lin)
         return None
+
+    def state(self, lin: Linearization) -> dict[str, np.ndarray]:
+        """The fallback's state (the hierarchy checkpoints itself)."""
+        return {} if self.fallback is None else self.fallback.state(lin)
+
+    def restore(self, arrays: dict[str, np.ndarray], lin: Linearization) -> None:
+        if self.fallback is not None:
+            self.fallback.restore(arrays, lin)

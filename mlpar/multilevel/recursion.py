@@ -156,19 +156,19 @@ class MultilevelMethod(SingleLevelMethod):
         if not coarse.coherent:  # first-order correction
             coarse = CorrectedObjective(coarse, y0, Rg - lin0.g)
             lin0 = dataclasses.replace(lin0, g=Rg.copy(), least_squares_gradient=False)
-        y, h_y, successes, ksp_its, reason = self._minimize(j + 1, coarse, h.levels[j].solver,
-                                                            lin0, lam)
+        y, h_y, successes, ksp_its, last = self._minimize(j + 1, coarse, h.levels[j].solver,
+                                                          lin0, lam)
         if successes == 0:
             return None
-        return Proposal(h.prolong(j, y - y0), lin0.f - h_y, j + 1, ksp_its, reason,
-                        exact=coarse.exact_decrease, f_trial=h_y)
+        return Proposal(h.prolong(j, y - y0), lin0.f - h_y, j + 1, ksp_its, last.ksp_reason,
+                        pc=last.pc, exact=coarse.exact_decrease, f_trial=h_y)
 
     def _minimize(self, depth: int, objective, solver, lin: Linearization, lam: float
-                  ) -> tuple[np.ndarray, float, int, int, str]:
+                  ) -> tuple[np.ndarray, float, int, int, Proposal | None]:
         """Approximately minimise a coarse model from ``lin``; (y, its value there, successes,
-        KSP iterations, the last solve's reason)."""
+        KSP iterations, the last proposal: its solve's reason and preconditioner)."""
         successes = ksp_total = 0
-        reason = ""
+        last = None
         x, f_x = lin.x, lin.f
         for _ in range(self.mprm.coarse_max_iter):
             if lin is None:
@@ -181,9 +181,9 @@ class MultilevelMethod(SingleLevelMethod):
             if prop is None:
                 prop = self.step_rule(objective, solver, lin, lam, depth)
             ksp_total += prop.ksp_its
-            reason = prop.ksp_reason
+            last = prop
             _, accepted, lam, f_trial = judge(objective, lin, prop, lam, self.prm)
             if accepted:
                 successes += 1
                 x, f_x, lin = lin.x + prop.s, f_trial, None
-        return x, f_x, successes, ksp_total, reason
+        return x, f_x, successes, ksp_total, last

@@ -77,6 +77,9 @@ class Proposal:
     ksp_its: int = 0
     ksp_reason: str = ""
     """The subproblem solver's converged reason (PETSc's name), or why it failed."""
+    pc: str = ""
+    """The preconditioner of the step's Krylov solve (:attr:`mlpar.linalg.linsolve.SolveInfo.pc`;
+    for a recursive step, of the last coarse solve); empty when it had none."""
     exact: bool = False
     """True when ``pred`` is the actual decrease (a step of the restricted coarse model,
     whose loss is the level's own): ρ = 1 says nothing of the model's fit, so the λ of the

@@ -4,9 +4,9 @@ At each fine iteration k the method proposes a trial step at x_k (a Taylor step
 of its own, or a step from a coarse model), the ratio test of
 :mod:`mlpar.optim.common` judges it, and the driver moves x and λ, records the
 iteration and asks whether to stop.  The loop stops when ‖g‖ ≤ gtol, f ≤ ftol·f(x_0),
-after ``max_iter`` iterations or ``max_time`` seconds, when interrupted, or fails (non-finite loss, λ above
-λ_max, too many rejections in a row); :func:`mlpar.optim.common.termination`
-names the cause.  Every rank holds the same x and takes the same decisions.
+after ``max_iter`` iterations or ``max_time`` seconds, when interrupted, or fails
+(non-finite loss, λ above λ_max, too many rejections in a row);
+:func:`mlpar.optim.common.termination` names the cause.  Every rank holds the same x and takes the same decisions.
 """
 
 from __future__ import annotations
@@ -41,6 +41,9 @@ class Record:
     number of levels)."""
     ksp_reason: str = ""
     """The subproblem solver's converged reason for the step of this iteration."""
+    pc: str = ""
+    """The preconditioner of the step's Krylov solve (``none``, ``mg``, ...; ``--pc auto``
+    shows here when it switched); empty when the step had none (``direct``, Lanczos)."""
 
 
 @dataclass
@@ -143,14 +146,14 @@ def step(method, state: State, lin, t_start: float):
     state.components = method.state(lin)
     rec = Record(state.iteration, lin.f, float(np.linalg.norm(lin.g)), lam_used, rho, accepted,
                  prop.level, prop.ksp_its, state.elapsed, state.flops, method.level_widths(),
-                 prop.ksp_reason)
+                 prop.ksp_reason, prop.pc)
     state.history.append(rec)
     return rec, lin
 
 
 def run(method, state: State, tol: Tolerances,
         on_record: Callable[[Record, State], None] | None = None,
-        should_stop: Callable[[State], bool] | None = None) -> State:
+        should_stop: Callable[[State], str | None] | None = None) -> State:
     """Iterate from ``state`` until a stopping test holds; returns the updated state.
 
     ``on_record`` is called after every iteration, when ``state`` is complete

@@ -28,4 +28,4 @@ def taylor_step(objective: Objective, solver: SubproblemSolver, lin: Linearizati
     except LinearSolveError as exc:
         return Proposal(np.zeros_like(lin.x), -math.inf, level, ksp_reason=exc.reason)
     pred = -float(lin.g @ s) - 0.5 * objective.gauss_newton_curvature(lin, s)
-    return Proposal(s, pred, level, info.iterations, info.reason)
+    return Proposal(s, pred, level, info.iterations, info.reason, pc=info.pc)
