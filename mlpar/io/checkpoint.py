@@ -11,8 +11,8 @@ Every output file mlpar writes (at each checkpoint and at the end) carries
                                       (solver, hierarchy, choice), as it saves it
 
 Schemas 1 and 2 (a flat ``method_state`` group, no ``ksp_reason`` in the history; schema 1
-also without the level widths) and 3 (no ``pc`` in the history) are still read: their arrays are handed to the components
-they belong to.
+also without the level widths) and 3 (no ``pc`` in the history) are still read: their
+arrays are handed to the components they belong to.
 
 so that ``--resume FILE.h5`` continues exactly where the run stopped: on the same number of
 ranks the final weights equal those of an uninterrupted run bit for bit (the state is
@@ -52,8 +52,8 @@ READABLE_VERSIONS = (1, 2, 3, 4)
 SINCE = {"widths": 2, "ksp_reason": 3, "pc": 4}
 SCALARS = ("iteration", "rejections", "lam", "f0", "f", "gnorm", "flops", "elapsed")
 #: Options a resumed run may change; every other option must match the checkpoint.
-RESUMABLE_OVERRIDES = frozenset({"max_iter", "max_time", "out", "force", "checkpoint_every", "resume",
-                                 "checkpoint_seconds", "progress_interval", "quiet"})
+RESUMABLE_OVERRIDES = frozenset({"max_iter", "max_time", "out", "force", "checkpoint_every",
+                                 "resume", "checkpoint_seconds", "progress_interval", "quiet"})
 
 
 def _digest(*arrays: np.ndarray) -> str:

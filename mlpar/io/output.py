@@ -38,7 +38,8 @@ import numpy as np
 from mlpar.optim.driver import Record
 
 FORMAT = "mlpar-result"
-SCHEMA_VERSION = 4   # 2: history/widths; 3: history/ksp_reason, root attribute reason; 4: history/pc
+#: 2: history/widths; 3: history/ksp_reason, root attribute reason; 4: history/pc
+SCHEMA_VERSION = 4
 #: The history fields stored as ASCII strings.
 TEXT_FIELDS = ("ksp_reason", "pc")
 HISTORY_FIELDS = [f.name for f in dataclasses.fields(Record)]

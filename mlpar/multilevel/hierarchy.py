@@ -97,6 +97,19 @@ def sparse_graph(comm, J: np.ndarray, layout, couplings: int) -> sp.csr_matrix |
     return amg.sparse_graph(*gathered, r)
 
 
+def sparse_arrays(name: str, P: sp.csr_matrix) -> dict[str, np.ndarray]:
+    """The CSR matrix ``P`` as named arrays ``{name}_data``, ``_indices``, ``_indptr`` and
+    ``_shape`` (for a checkpoint); :func:`sparse_from_arrays` takes it back."""
+    return {f"{name}_data": P.data, f"{name}_indices": P.indices, f"{name}_indptr": P.indptr,
+            f"{name}_shape": np.array(P.shape)}
+
+
+def sparse_from_arrays(name: str, arrays: dict[str, np.ndarray]) -> sp.csr_matrix:
+    """The CSR matrix that :func:`sparse_arrays` stored under ``name``."""
+    return sp.csr_matrix((arrays[f"{name}_data"], arrays[f"{name}_indices"],
+                          arrays[f"{name}_indptr"]), shape=tuple(arrays[f"{name}_shape"]))
+
+
 @dataclass
 class Level:
     """One coarse level: the transfer from it to the level above, its narrower network's
@@ -185,9 +198,8 @@ class Hierarchy:
                "built_here": np.array([int(self.built_from is lin)])}
         for j, level in enumerate(self.levels):
             t = level.transfer
-            out.update({f"P{j}_data": t.P.data, f"P{j}_indices": t.P.indices,
-                        f"P{j}_indptr": t.P.indptr, f"P{j}_shape": np.array(t.P.shape),
-                        f"P{j}_coarse": t.coarse, f"P{j}_alpha": np.array([t.alpha])})
+            out.update(sparse_arrays(f"P{j}", t.P))
+            out.update({f"P{j}_coarse": t.coarse, f"P{j}_alpha": np.array([t.alpha])})
             out.update({f"L{j}_{k}": v for k, v in level.solver.state(None).items()})
         return out
 
@@ -201,9 +213,8 @@ class Hierarchy:
             self.built_from = lin
         j = 0
         while f"P{j}_data" in arrays:
-            P = sp.csr_matrix((arrays[f"P{j}_data"], arrays[f"P{j}_indices"],
-                               arrays[f"P{j}_indptr"]), shape=tuple(arrays[f"P{j}_shape"]))
-            self._add_level(amg.Transfer(P, arrays[f"P{j}_coarse"],
+            self._add_level(amg.Transfer(sparse_from_arrays(f"P{j}", arrays),
+                                         arrays[f"P{j}_coarse"],
                                          float(arrays[f"P{j}_alpha"][0]),
                                          self.fine.layout.n_blocks))
             prefix = f"L{j}_"

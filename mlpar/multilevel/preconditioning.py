@@ -61,22 +61,19 @@ class RebuiltNeuronSpace:
         out = {"space_solves": np.array([self.solves]),
                "space_built_here": np.array([int(self.built_from is lin)])}
         if self.P is not None:
-            out.update({"space_P_data": self.P.data, "space_P_indices": self.P.indices,
-                        "space_P_indptr": self.P.indptr, "space_P_shape": np.array(self.P.shape)})
+            from mlpar.multilevel.hierarchy import sparse_arrays
+            out.update(sparse_arrays("space_P", self.P))
         return out
 
     def restore(self, arrays: dict[str, np.ndarray], lin: Linearization) -> None:
         """Take back what :meth:`state` gave, at the linearisation ``lin``."""
         if "space_solves" not in arrays:
             return
-        import scipy.sparse as sp
+        from mlpar.multilevel.hierarchy import sparse_from_arrays
         self.solves = int(arrays["space_solves"][0])
         # a coarsening made elsewhere only needs to differ from every later linearisation
         self.built_from = lin if arrays["space_built_here"][0] else _ELSEWHERE
-        self.P = (sp.csr_matrix((arrays["space_P_data"], arrays["space_P_indices"],
-                                 arrays["space_P_indptr"]),
-                                shape=tuple(arrays["space_P_shape"]))
-                  if "space_P_data" in arrays else None)
+        self.P = (sparse_from_arrays("space_P", arrays) if "space_P_data" in arrays else None)
 
 
 class HierarchySpace:

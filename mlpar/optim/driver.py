@@ -6,7 +6,8 @@ of its own, or a step from a coarse model), the ratio test of
 iteration and asks whether to stop.  The loop stops when ‖g‖ ≤ gtol, f ≤ ftol·f(x_0),
 after ``max_iter`` iterations or ``max_time`` seconds, when interrupted, or fails
 (non-finite loss, λ above λ_max, too many rejections in a row);
-:func:`mlpar.optim.common.termination` names the cause.  Every rank holds the same x and takes the same decisions.
+:func:`mlpar.optim.common.termination` names the cause.  Every rank holds the same x and
+takes the same decisions.
 """
 
 from __future__ import annotations
