@@ -308,8 +308,9 @@ class Config:
                              "model not useful (0: never skip)", MULTILEVEL, check=nonnegative)
     model_choice: str = option(_MLP.model_choice, _ML + "at a recursive slot take the coarse "
                                "model when it is useful (gradient: the ||R g|| test only; cost: "
-                               "also while its measured decrease per flop is at least the "
-                               "Taylor step's)", MULTILEVEL, choices=MODEL_CHOICES)
+                               "also while its measured decrease per unit of work, the seed's "
+                               "flops and the network's evaluations, is at least the Taylor "
+                               "step's)", MULTILEVEL, choices=MODEL_CHOICES)
     # solver
     solve_form: str = option("auto", "regularised solve: normal, residual, assembled or direct "
                              "(Cholesky of the smaller Gram matrix, m × m or n × n); auto "
