@@ -363,10 +363,11 @@ def test_the_default_coarse_model_is_resolved_per_method(method, model):
         == "network"
 
 
-@pytest.mark.parametrize("method, every", [("rlm", 40), ("rarc", 10)])
+@pytest.mark.parametrize("method, every", [("rlm", 400), ("rarc", 10), ("lm", 40)])
 def test_the_default_rebuild_interval_is_resolved_per_method(method, every):
-    """``--rebuild-every -1`` (the default): rlm rebuilds every 40 iterations, rarc every 10;
-    an explicit interval, 0 included, is kept, and below -1 is refused."""
+    """``--rebuild-every -1`` (the default): rlm rebuilds every 400 iterations, rarc every 10,
+    lm's preconditioner its own coarse space every 40; an explicit interval, 0 included, is
+    kept, and below -1 is refused."""
     assert multilevel_parameters(Config(method=method)).rebuild_every == every
     for explicit in (0, 7):
         assert multilevel_parameters(Config(method=method, rebuild_every=explicit)
