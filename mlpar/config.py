@@ -305,8 +305,9 @@ class Config:
                                  choices=GALERKIN_BASES)
     rebuild_every: int = option(-1, _ML + "rebuild the hierarchy every N iterations (0: build "
                                 f"once; -1: {RLM_REBUILD_EVERY} for rlm, {RARC_REBUILD_EVERY} "
-                                f"for rarc, {_MLP.rebuild_every} for lm's --pc mg)", MULTILEVEL, check=_rebuild_every_check, auto=-1,
-                                resolve=_rebuild_every_of, metavar="N")
+                                f"for rarc, {_MLP.rebuild_every} for lm's --pc mg)", MULTILEVEL,
+                                check=_rebuild_every_check, auto=-1, resolve=_rebuild_every_of,
+                                metavar="N")
     screen_age: int = option(_MLP.screen_age, _ML + "skip a due rebuild while the hierarchy is "
                              "younger than this many iterations and already finds the coarse "
                              "model not useful (0: never skip)", MULTILEVEL, check=nonnegative)

@@ -69,6 +69,7 @@ def evaluation_work(m: int, layout: ParameterLayout, jacobian: bool) -> float:
     per_pair = JACOBIAN_WORK * layout.n_blocks if jacobian else RESIDUAL_WORK
     return per_pair * m * layout.width
 
+
 Terms = tuple[tuple[int, float], ...]
 """A linear operator Σ_k c_k d^k/dz^k (d = 1) or Σ_k c_k Δ^(k/2), k ∈ {0, 2} (d > 1), as
 ((k, c_k), ...)."""

@@ -48,7 +48,7 @@ class MultilevelParameters:
 #: ranks; docs/notes/2026-12-work.md).
 RLM_REBUILD_EVERY = 400
 
-#: rarc's default rebuild interval: 40, rlm's, gave it less than 10 on the seed's table
+#: rarc's default rebuild interval: 40 (rlm's until 2026-12-03) gave it less than 10 on the seed's table
 #: (median flops save 1.27 / 1.14 / 0.67 against 1.42 / 1.12 / 0.87; docs/results.md).
 RARC_REBUILD_EVERY = 10
 
