@@ -49,6 +49,7 @@ from mlpar.model.problems import input_dim, make_problem, problem_point_count
 from mlpar.multilevel.parameters import (
     INTERPOLATIONS,
     RARC_REBUILD_EVERY,
+    RLM_REBUILD_EVERY,
     SPARSE_COUPLINGS,
     SPARSE_FROM_WIDTH,
     STRENGTHS,
@@ -154,8 +155,11 @@ def _coarse_model_of(cfg: "Config") -> str:
 
 
 def _rebuild_every_of(cfg: "Config") -> int:
-    """40 for rlm, 10 for rarc (docs/results.md, "How often the hierarchy is rebuilt")."""
-    return RARC_REBUILD_EVERY if cfg.method == "rarc" else MultilevelParameters.rebuild_every
+    """400 for rlm, 10 for rarc (docs/notes/2026-12-work.md; docs/results.md, "How often the
+    hierarchy is rebuilt"), 40 for the preconditioner's own coarse space (lm)."""
+    if cfg.method == "rarc":
+        return RARC_REBUILD_EVERY
+    return RLM_REBUILD_EVERY if cfg.method == "rlm" else MultilevelParameters.rebuild_every
 
 
 def _amg_couplings_of(cfg: "Config") -> int:
@@ -300,16 +304,18 @@ class Config:
                                  "fine one) or the interpolation P itself", MULTILEVEL,
                                  choices=GALERKIN_BASES)
     rebuild_every: int = option(-1, _ML + "rebuild the hierarchy every N iterations (0: build "
-                                f"once; -1: {_MLP.rebuild_every} for rlm, {RARC_REBUILD_EVERY} "
-                                "for rarc)", MULTILEVEL, check=_rebuild_every_check, auto=-1,
-                                resolve=_rebuild_every_of, metavar="N")
+                                f"once; -1: {RLM_REBUILD_EVERY} for rlm, {RARC_REBUILD_EVERY} "
+                                f"for rarc, {_MLP.rebuild_every} for lm's --pc mg)", MULTILEVEL,
+                                check=_rebuild_every_check, auto=-1, resolve=_rebuild_every_of,
+                                metavar="N")
     screen_age: int = option(_MLP.screen_age, _ML + "skip a due rebuild while the hierarchy is "
                              "younger than this many iterations and already finds the coarse "
                              "model not useful (0: never skip)", MULTILEVEL, check=nonnegative)
     model_choice: str = option(_MLP.model_choice, _ML + "at a recursive slot take the coarse "
                                "model when it is useful (gradient: the ||R g|| test only; cost: "
-                               "also while its measured decrease per flop is at least the "
-                               "Taylor step's)", MULTILEVEL, choices=MODEL_CHOICES)
+                               "also while its measured decrease per unit of work, the seed's "
+                               "flops and the network's evaluations, is at least the Taylor "
+                               "step's)", MULTILEVEL, choices=MODEL_CHOICES)
     # solver
     solve_form: str = option("auto", "regularised solve: normal, residual, assembled or direct "
                              "(Cholesky of the smaller Gram matrix, m × m or n × n); auto "

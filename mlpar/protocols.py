@@ -38,15 +38,30 @@ class SolverOptionsError(ValueError):
 
 class FlopCounter:
     """Floating-point operations spent in matrix–vector products, all levels together
-    (the seed's measure of cost)."""
+    (``total``: the seed's measure of cost), and beside them ``evaluation``: the work that
+    measure leaves out, in flop equivalents (evaluating the network and its Jacobian, the
+    AMG set-up; :data:`mlpar.model.network.RESIDUAL_WORK`).  Both are charged for the m
+    global rows, so every rank holds the same numbers."""
 
     def __init__(self, total: float = 0.0):
         self.total = float(total)
+        self.evaluation = 0.0
         self._paused = 0
 
     def add(self, flops: float) -> None:
         if not self._paused:
             self.total += flops
+
+    def add_evaluation(self, flops: float) -> None:
+        """Charge work outside the seed's measure (flop equivalents)."""
+        if not self._paused:
+            self.evaluation += flops
+
+    @property
+    def work(self) -> float:
+        """Everything charged: what the cost-aware choice of the multilevel methods weighs
+        (:class:`mlpar.multilevel.choice.CostAwareChoice`)."""
+        return self.total + self.evaluation
 
     @contextlib.contextmanager
     def uncharged(self):

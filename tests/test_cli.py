@@ -219,7 +219,7 @@ def test_output_file_is_complete_and_readable(tmp_path):
         assert fh.attrs["status"] == "max_iter" and fh.attrs["iterations"] == 12
         # the configuration holds the values used, no placeholders
         config = json.loads(fh.attrs["config"])
-        assert config["coarse_model"] == "restricted" and config["rebuild_every"] == 40
+        assert config["coarse_model"] == "restricted" and config["rebuild_every"] == 400
         assert config["points"] == fh.attrs["training_points"] == 14
         assert fh.attrs["nranks"] == 2 and fh.attrs["flops_matvec"] > 0
         assert fh["params"].shape == (96,) and "layout" in fh["params"].attrs

@@ -20,7 +20,7 @@ from mlpar.config import (
 )
 from mlpar.io.checkpoint import merge_resume_config
 from mlpar.model.problems import default_point_count
-from mlpar.multilevel.parameters import RARC_REBUILD_EVERY, MultilevelParameters
+from mlpar.multilevel.parameters import RARC_REBUILD_EVERY, RLM_REBUILD_EVERY, MultilevelParameters
 from mlpar.optim.common import LMParameters
 
 
@@ -65,7 +65,7 @@ def test_the_sparse_amg_set_up_is_the_default_from_width_2048():
 
 
 @pytest.mark.parametrize("method,model,every", [
-    ("rlm", MultilevelParameters.coarse_model, MultilevelParameters.rebuild_every),
+    ("rlm", MultilevelParameters.coarse_model, RLM_REBUILD_EVERY),
     ("rarc", "galerkin", RARC_REBUILD_EVERY)])
 def test_validation_resolves_every_placeholder(method, model, every):
     cfg = Config(method=method, nu=7.0).validate()
@@ -103,7 +103,7 @@ def test_resume_accepts_placeholders_that_stand_for_the_stored_values(given):
 @pytest.mark.parametrize("given,fragment", [
     ({"coarse_model": "network"}, "--coarse-model 'network' differs from the checkpoint's "
                                   "'restricted'"),
-    ({"rebuild_every": 5}, "--rebuild-every 5 differs from the checkpoint's 40"),
+    ({"rebuild_every": 5}, "--rebuild-every 5 differs from the checkpoint's 400"),
     ({"points": 99}, "--points 99 differs")])
 def test_resume_refuses_other_values(given, fragment):
     stored = Config(method="rlm", nu=5.0, width=16).validate()

@@ -9,8 +9,9 @@ from mlpar.config import Config, ConfigError
 from mlpar.linalg.linsolve import RegularizedSolver
 from mlpar.model import problems
 from mlpar.model.layout import ParameterLayout
-from mlpar.model.network import initial_parameters
+from mlpar.model.network import evaluation_work, initial_parameters
 from mlpar.model.problems import ResidualBlock, make_problem
+from mlpar.multilevel.amg import setup_work
 from mlpar.multilevel.choice import CostAwareChoice
 from mlpar.multilevel.hierarchy import Hierarchy
 from mlpar.multilevel.models import CorrectedObjective
@@ -209,6 +210,47 @@ def test_restricted_jacobians_by_row_blocks_and_reused_at_the_start(fine_and_hie
     assert charged[1] == pytest.approx(charged[0], rel=1e-15)
 
 
+def test_the_work_beside_the_seed_flops_charges_every_evaluation_of_the_network(
+        fine_and_hierarchy):
+    """The cost-aware choice weighs work = the seed's flops + the network's evaluations and
+    the AMG set-up: a restricted coarse level evaluates the *trained* network (charged at its
+    width, r = 256), a Galerkin one evaluates nothing, and each built level pays its set-up."""
+    fine, h = fine_and_hierarchy(256, levels=3, min_width=8, coarse_model="restricted",
+                                 interpolation="injection")
+    flops = fine.flops
+    lin = fine.linearize(initial_parameters(256, 10.0, 0))
+    assert flops.evaluation == evaluation_work(31, fine.layout, jacobian=True) \
+        == 70.0 * 3 * 31 * 256
+    before = flops.evaluation
+    h.build(lin, 0)
+    widths = h.widths
+    assert len(widths) == 3
+    assert flops.evaluation - before == pytest.approx(   # the middle level's J is reused at y₀
+        sum(setup_work(31, fine.layout.with_width(w)) for w in widths[:2]), rel=1e-14)
+    mid, y0 = h.coarse_model(0, fine, lin)
+    bottom, z0 = h.coarse_model(1, mid, mid.linearize(y0))
+    z = np.random.default_rng(6).normal(size=z0.size) * 1e-2
+    for call, jacobian in ((bottom.value, False), (bottom.linearize, True)):
+        before = flops.evaluation
+        call(z)
+        assert flops.evaluation - before == evaluation_work(31, fine.layout, jacobian)
+        assert flops.work == flops.total + flops.evaluation
+    before = flops.evaluation
+    bottom.linearize(z0)                  # at the start: the level's own F and J, no evaluation
+    assert flops.evaluation == before
+    galerkin_fine, galerkin_h = fine_and_hierarchy(256, levels=2, coarse_model="galerkin")
+    galerkin_lin = galerkin_fine.linearize(lin.x)
+    galerkin_h.build(galerkin_lin, 0)
+    coarse, s0 = galerkin_h.coarse_model(0, galerkin_fine, galerkin_lin)
+    before = galerkin_fine.flops.evaluation
+    coarse.linearize(s0 + 1e-3)
+    coarse.value(s0 + 1e-3)
+    assert galerkin_fine.flops.evaluation == before
+    charged = (flops.total, flops.evaluation)
+    with flops.uncharged():               # a resumed run's replay pays for nothing
+        fine.linearize(lin.x)
+    assert (flops.total, flops.evaluation) == charged
+
 def test_cost_aware_choice_tries_both_then_takes_the_cheaper_decrease():
     choice = CostAwareChoice(decay=0.5, retry=3, patience=4)
     assert not choice.prefers_coarse()          # the Taylor model is tried first
@@ -321,10 +363,11 @@ def test_the_default_coarse_model_is_resolved_per_method(method, model):
         == "network"
 
 
-@pytest.mark.parametrize("method, every", [("rlm", 40), ("rarc", 10)])
+@pytest.mark.parametrize("method, every", [("rlm", 400), ("rarc", 10), ("lm", 40)])
 def test_the_default_rebuild_interval_is_resolved_per_method(method, every):
-    """``--rebuild-every -1`` (the default): rlm rebuilds every 40 iterations, rarc every 10;
-    an explicit interval, 0 included, is kept, and below -1 is refused."""
+    """``--rebuild-every -1`` (the default): rlm rebuilds every 400 iterations, rarc every 10,
+    lm's preconditioner its own coarse space every 40; an explicit interval, 0 included, is
+    kept, and below -1 is refused."""
     assert multilevel_parameters(Config(method=method)).rebuild_every == every
     for explicit in (0, 7):
         assert multilevel_parameters(Config(method=method, rebuild_every=explicit)

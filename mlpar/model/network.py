@@ -51,6 +51,25 @@ from mlpar.model.layout import ParameterLayout
 #: Rows of z handled at once; bounds the (order+2) m×r temporaries.
 ROW_BLOCK = 2048
 
+#: Flop equivalents of evaluating the network's residuals at one (training row, neuron)
+#: pair: σ and its derivatives, the operator's sum (about 9 ns against ~0.08 ns per flop of
+#: the products with J on the project's 2-core VM, docs/notes/2026-12-work.md).  The seed's
+#: measure (:class:`mlpar.protocols.FlopCounter`) counts none of it; the cost-aware choice
+#: of the multilevel methods must, or a coarse iteration that evaluates the network looks
+#: free.
+RESIDUAL_WORK = 100.0
+#: Flop equivalents per (row, neuron, parameter block) of the residuals with their Jacobian
+#: (16–26 ns per (row, neuron) for the d + 2 = 3 blocks of a 1-D network, 21 ns for 4 in 2-D).
+JACOBIAN_WORK = 70.0
+
+
+def evaluation_work(m: int, layout: ParameterLayout, jacobian: bool) -> float:
+    """Flop equivalents of one evaluation of m rows of the network laid out as ``layout``:
+    RESIDUAL_WORK·m·r for the residuals, JACOBIAN_WORK·(d+2)·m·r with the Jacobian."""
+    per_pair = JACOBIAN_WORK * layout.n_blocks if jacobian else RESIDUAL_WORK
+    return per_pair * m * layout.width
+
+
 Terms = tuple[tuple[int, float], ...]
 """A linear operator Σ_k c_k d^k/dz^k (d = 1) or Σ_k c_k Δ^(k/2), k ∈ {0, 2} (d > 1), as
 ((k, c_k), ...)."""

@@ -59,6 +59,26 @@ def auxiliary_matrix(blocks: np.ndarray) -> np.ndarray:
 #: Bytes of the Gram-row chunk J_x[:, I]ᵀ J_x (all d + 2 blocks) the sparse set-up forms at once.
 CHUNK_BYTES = 32e6
 
+#: Flop equivalents of the AMG set-up of one level, measured against the products with J on
+#: the project's VM (``scripts/calibrate_work.py``, docs/notes/2026-12-work.md): per entry
+#: (row, i, j) of the Gram blocks J_xᵀJ_x (a BLAS-3 product, about 15 times the products'
+#: speed per flop), per pair (i, j) of the neuron graph (strength, Ruge–Stüben splitting,
+#: interpolation, orthonormal basis: about 35 ns a pair at r = 512–1024), and per level
+#: (the calls themselves: about 2 ms, which is all of it at r = 64).
+SETUP_WORK_PER_GRAM_ENTRY = 0.13
+SETUP_WORK_PER_PAIR = 400.0
+SETUP_WORK_PER_LEVEL = 2e7
+
+
+def setup_work(m: int, layout: ParameterLayout, couplings: int = 0) -> float:
+    """Flop equivalents of one coarsening of ``layout``'s neurons from m rows of J:
+    SETUP_WORK_PER_GRAM_ENTRY·(d+2)·m·r² + SETUP_WORK_PER_PAIR·(pairs of the graph: r² dense,
+    r·couplings sparse) + SETUP_WORK_PER_LEVEL."""
+    r = layout.width
+    pairs = r * (min(r, couplings) if couplings > 0 else r)
+    return (SETUP_WORK_PER_GRAM_ENTRY * layout.n_blocks * m * r * r
+            + SETUP_WORK_PER_PAIR * pairs + SETUP_WORK_PER_LEVEL)
+
 
 def chunk_rows(width: int, n_blocks: int, budget: float = CHUNK_BYTES) -> int:
     """Neuron rows per chunk of the sparse set-up: n_blocks · c · r doubles within ``budget``

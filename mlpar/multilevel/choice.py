@@ -1,4 +1,4 @@
-"""Which model pays at a recursive slot: the decayed decrease-per-flop record of each kind."""
+"""Which model pays at a recursive slot: the decayed decrease-per-work record of each kind."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ class CostAwareChoice:
     including the first accepted one, at most ``patience`` steps: the rejections
     before an acceptance are how LM adapts λ, part of the price of that step,
     not a verdict on the kind.  For each kind the choice keeps the decayed sums
-    D_k = Σ β^a log(f_before/f_after) and C_k = Σ β^a flops over its past trials
+    D_k = Σ β^a log(f_before/f_after) and C_k = Σ β^a work over its past trials
     (a trial that ends without acceptance adds its cost and no decrease), and takes
     the kind of larger efficiency D_k/C_k.  Each kind is tried once before the
     comparison starts (the Taylor one first), and a kind refused ``retry`` slots in
@@ -50,7 +50,7 @@ class CostAwareChoice:
         (d_t, c_t), (d_c, c_c) = self.sums
         return bool(d_c * c_t >= d_t * c_c)
 
-    def record(self, kind: str, f_before: float, f_after: float, flops: float) -> None:
+    def record(self, kind: str, f_before: float, f_after: float, work: float) -> None:
         """Account one step of ``kind``; f_after = f_before if it was rejected.  A step of
         the other kind than the open trial's (the coarse model asked for, but not useful)
         closes that trial without decrease."""
@@ -59,16 +59,16 @@ class CostAwareChoice:
             self._close(f_after=self.open[1])
         if self.open[0] < 0:
             self.open[:] = (k, f_before, 0.0, 0.0)
-        self.open[2:] += (flops, 1.0)
+        self.open[2:] += (work, 1.0)
         if f_after < f_before or self.open[3] >= self.patience:
             self._close(f_after)
 
     def _close(self, f_after: float) -> None:
-        k, f_before, flops, _ = self.open
+        k, f_before, work, _ = self.open
         k = int(k)
         gain = math.log(f_before / f_after) if f_after > 0 and f_before > f_after else 0.0
         retried = self.refused[k] >= self.wait[k]
-        self.sums[k] = self.decay * np.nan_to_num(self.sums[k]) + (gain, flops)
+        self.sums[k] = self.decay * np.nan_to_num(self.sums[k]) + (gain, work)
         if not np.isnan(self.sums).any():
             if self._coarse_is_cheaper() == (k == 1):
                 self.wait[k] = self.retry

@@ -29,6 +29,8 @@ def neuron_transfer(objective, lin: Linearization, prm: MultilevelParameters,
     the training rows (:func:`mlpar.multilevel.amg.sample_rows`)."""
     comm = objective.comm
     layout = objective.layout
+    rows = objective.m if prm.amg_sample <= 0 else min(objective.m, prm.amg_sample)
+    objective.flops.add_evaluation(amg.setup_work(rows, layout, prm.amg_couplings))
     J = _sampled_rows(comm, lin.J, objective.m, prm.amg_sample)
     transfer = None
     if prm.amg_couplings > 0:

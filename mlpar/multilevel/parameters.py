@@ -29,7 +29,9 @@ class MultilevelParameters:
     coarse_model: str = "restricted"
     galerkin_basis: str = "orthonormal"
     rebuild_every: int = 40
-    """rlm's; rarc keeps :data:`RARC_REBUILD_EVERY` (the configuration resolves it per method)."""
+    """The preconditioner's own coarse space (``lm --pc mg``); rlm rebuilds its hierarchy
+    every :data:`RLM_REBUILD_EVERY`, rarc every :data:`RARC_REBUILD_EVERY` (the
+    configuration resolves it per method)."""
     screen_age: int = 10
     model_choice: str = "cost"
     max_coarse_ratio: float = 0.8
@@ -39,7 +41,14 @@ class MultilevelParameters:
     """Training rows the neuron graph is estimated from (0: all)."""
 
 
-#: rarc's default rebuild interval: 40, rlm's, gave it less than 10 on the seed's table
+#: rlm's default rebuild interval: with the choice weighing work (an AMG set-up costs 30–90
+#: LM iterations at the seed's sizes), rebuilding every 400 iterations instead of 40 gave
+#: median wall-time ratios lm/rlm 1.63 / 1.59 / 0.83 against 1.63 / 1.00 / 0.55 and flops
+#: saves 3.57 / 2.20 / 1.25 against 3.54 / 1.67 / 0.92 on the seed's table (seeds 0–4, 2
+#: ranks; docs/notes/2026-12-work.md).
+RLM_REBUILD_EVERY = 400
+
+#: rarc's default rebuild interval: 40 (rlm's until 2026-12-03) gave it less than 10 on the seed's table
 #: (median flops save 1.27 / 1.14 / 0.67 against 1.42 / 1.12 / 0.87; docs/results.md).
 RARC_REBUILD_EVERY = 10
 

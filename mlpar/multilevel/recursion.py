@@ -38,7 +38,9 @@ the level that asked for it.
 The fine-level iterations follow a V-cycle pattern: ``pre_smooth`` Taylor
 iterations, one recursive attempt, ``post_smooth`` Taylor iterations, repeated.
 With ``model_choice = "cost"`` a recursive slot also weighs what each kind of
-step has recently bought: decrease of log f per flop (:class:`CostAwareChoice`).
+step has recently bought: decrease of log f per unit of work (:class:`CostAwareChoice`):
+the seed's flops and, beside them, the evaluations of the network and the AMG set-up in
+flop equivalents, which the seed's measure leaves out and a user's clock does not.
 
 The same recursion drives the higher-order family: with the step rule
 :func:`mlpar.optim.arc.cubic_step` (RARC) every level takes cubic-regularised
@@ -85,13 +87,14 @@ class MultilevelMethod(SingleLevelMethod):
         super().restore(components, lin)
 
     def iterate(self, lin: Linearization, lam: float, iteration: int):
-        """One trial; the trial's decrease and cost feed the cost-aware choice."""
-        flops_before = self.objective.flops.total
+        """One trial; the trial's decrease and work (the seed's flops and the network's
+        evaluations, :attr:`mlpar.protocols.FlopCounter.work`) feed the cost-aware choice."""
+        work_before = self.objective.flops.work
         prop, rho, accepted, lam_new = super().iterate(lin, lam, iteration)
         if self.choice is not None and self.recursive_slot(iteration):
             f_after = lin.f - rho * prop.pred if accepted else lin.f
             self.choice.record("coarse" if prop.level > 0 else "taylor", lin.f, f_after,
-                               self.objective.flops.total - flops_before)
+                               self.objective.flops.work - work_before)
         return prop, rho, accepted, lam_new
 
     def level_widths(self) -> tuple[int, ...]:

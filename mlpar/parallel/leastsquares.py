@@ -7,7 +7,8 @@ quantities are sums over ranks:
 
 Every product with J or Jᵀ is charged 2·m·n floating-point operations (m global
 rows, n parameters) to a shared :class:`mlpar.protocols.FlopCounter`, the seed's
-measure of cost.  The coarse models of the multilevel methods
+measure of cost; every evaluation of the network is charged beside it
+(:func:`mlpar.model.network.evaluation_work`).  The coarse models of the multilevel methods
 (:mod:`mlpar.multilevel.models`) are least-squares objectives of the same kind.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from mlpar.model.layout import ParameterLayout
+from mlpar.model.network import evaluation_work
 from mlpar.model.problems import ResidualBlock
 from mlpar.parallel.comm import Comm
 from mlpar.protocols import FlopCounter, Linearization
@@ -132,10 +134,12 @@ class LeastSquares(LeastSquaresProducts):
                                          ) -> tuple[np.ndarray, np.ndarray]:
         """This rank's F_p(x) and J_p(x) Q, J_p formed a block of rows at a time (see
         :meth:`mlpar.model.problems.ResidualBlock.residuals_and_projected_jacobian`)."""
+        self.flops.add_evaluation(evaluation_work(self.m, self.layout, jacobian=True))
         return self.block.residuals_and_projected_jacobian(x, project, columns)
 
     def value(self, x: np.ndarray) -> float:
         """f(x) = ½ Σ_p ‖F_p(x)‖²."""
+        self.flops.add_evaluation(evaluation_work(self.m, self.layout, jacobian=False))
         F = self.block.residuals(x)
         return 0.5 * self.comm.sum_scalar(float(F @ F))
 
@@ -145,6 +149,7 @@ class LeastSquares(LeastSquaresProducts):
         The returned ``J`` is this objective's buffer: valid until the next call."""
         if self._J is None or self._J.shape != (self.m_local, x.size):
             self._J = np.empty((self.m_local, x.size), order="F")
+        self.flops.add_evaluation(evaluation_work(self.m, self.layout, jacobian=True))
         F, J = self.block.residuals_and_jacobian(x, out=self._J)
         return self._linearization(x, F, J)
 

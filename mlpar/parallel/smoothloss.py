@@ -26,7 +26,7 @@ import numpy as np
 
 from mlpar.model import losses
 from mlpar.model.layout import ParameterLayout
-from mlpar.model.network import apply_curvature
+from mlpar.model.network import apply_curvature, evaluation_work
 from mlpar.model.problems import ResidualBlock
 from mlpar.parallel.comm import Comm
 from mlpar.protocols import FlopCounter, Linearization
@@ -62,6 +62,7 @@ class SmoothLoss:
         return losses.derivatives(self.loss, F / self.sqrt_c, self.delta)
 
     def value(self, x: np.ndarray) -> float:
+        self.flops.add_evaluation(evaluation_work(self.m, self.layout, jacobian=False))
         phi, _, _ = self._phi(self.block.residuals(x))
         return self.comm.sum_scalar(float(self.c @ phi))
 
@@ -71,6 +72,7 @@ class SmoothLoss:
         The returned ``J`` is this objective's buffer: valid until the next call."""
         if self._J is None or self._J.shape != (self.m_local, x.size):
             self._J = np.empty((self.m_local, x.size), order="F")
+        self.flops.add_evaluation(evaluation_work(self.m, self.layout, jacobian=True))
         F, J = self.block.residuals_and_jacobian(x, out=self._J)
         phi, d1, d2 = self._phi(F)
         u = self.sqrt_c * d1
