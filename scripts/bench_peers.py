@@ -274,6 +274,10 @@ class Tracker:
         """The seed's result from what was tracked."""
         final = (rmse(self.problem, ACTIVATION, self.x_last, self.z)
                  if self.x_last is not None else None)
+        if self.time_to_target is None and final is not None and final <= TARGET_RMSE:
+            # the run ended (converged) between two checks: its last iterate is the first
+            # one known to be on target
+            self.time_to_target, self.iterations_to_target = self.elapsed, self.iterations
         if status is None:
             status = "reached" if self.time_to_target is not None else "not reached"
         return SeedResult(seed, status, message, self.time_to_target, self.iterations_to_target,

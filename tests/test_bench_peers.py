@@ -140,3 +140,23 @@ def test_mlpar_rows_train_the_peers_residuals_from_their_weights():
         result = mlpar.solve({**spec, "max_iter": 1})
         F = bench_peers.residual_block(case).residuals(case.initial(2))
         np.testing.assert_allclose(result.state.f0, 0.5 * float(F @ F), rtol=1e-13)
+
+
+def test_a_run_that_ends_between_two_checks_on_target_has_reached_it(monkeypatch):
+    """The RMSE is checked at iterates CHECK_INTERVAL apart; an iterate after the last check
+    that is on target, the run's last, counts as reaching the target then."""
+    import numpy as np
+
+    case = bench_peers.Case("poisson", 20.0, 16, 0, "spread")
+    tracker = bench_peers.Tracker(case, time_cap=10.0, stop_at_target=True)
+    rmse_of = {0.0: 1.0, 1.0: 1e-4}   # the first iterate off target, the second on it
+    monkeypatch.setattr(bench_peers, "rmse", lambda problem, act, x, z: rmse_of[float(x[0])])
+    assert not tracker.iterate(np.zeros(3), clock=0.5)        # checked: off target
+    assert not tracker.iterate(np.ones(3), clock=0.505)       # within the interval: not checked
+    assert tracker.time_to_target is None
+    result = tracker.result(0, None, "converged")
+    assert result.status == "reached" and result.iterations_to_target == 2
+    assert result.time_to_target == tracker.elapsed and result.final_rmse == 1e-4
+    tracker = bench_peers.Tracker(case, time_cap=10.0, stop_at_target=True)
+    tracker.iterate(np.zeros(3), clock=0.5)
+    assert tracker.result(0).status == "not reached"
