@@ -6,11 +6,11 @@ Usage (from the repository root, after ``make setup``)::
     .venv/bin/python scripts/bench_multilevel.py --set large --seeds 0 --cap 240
     .venv/bin/python scripts/bench_multilevel.py --set seed --seeds 0 1 2 3 4
     .venv/bin/python scripts/bench_multilevel.py --set mid --configs lm "lm --pc mg" "lm --pc auto"
-    .venv/bin/python scripts/bench_multilevel.py --set large --cases 1 --options lambda_p=1e3 \
-        ftol=1e-14 --configs "lm --pc none" "lm --pc auto" "rlm --pc auto"
+    .venv/bin/python scripts/bench_multilevel.py --set large --cases 1 \
+        --extra "--lambda-p 1000 --ftol 1e-14" --configs "lm --pc none" "lm --pc auto"
 
-Each run is one configuration (method and options, plus every ``--options`` KEY=VALUE: mlpar's
-option names as in :func:`mlpar.solve`, values in JSON) on one problem and seed, under
+Each run is one configuration (method and options, plus the mlpar and PETSc options of
+``--extra``, read by mlpar's own command-line parser) on one problem and seed, under
 ``mpiexec -n RANKS``, through :func:`mlpar.api.train`.  After every fine iteration
 the RMSE of the network on the test grid is computed (its time is taken out of the
 figures: it is the same for every method), and the run records the wall time at which
@@ -29,10 +29,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import statistics
 import time
 
 from benchrun import print_header, run_worker
+
+from mlpar.config import ConfigError, parse
 
 LARGE = [  # (label, problem, nu, width, points, init)
     ("poisson ν=40 r=2048 t=4096 uniform", "poisson", 40.0, 2048, 4096, "uniform"),
@@ -114,18 +117,6 @@ def worker(spec: dict) -> None:
             "times": [r.time for r in out.state.history]}))
 
 
-def _option(item: str) -> tuple[str, object]:
-    """``KEY=VALUE`` of ``--options`` as (key, value): VALUE read as JSON (1e3 is a float),
-    else kept as a string."""
-    key, sep, value = item.partition("=")
-    if not sep or not key:
-        raise SystemExit(f"--options {item!r}: expected KEY=VALUE")
-    try:
-        return key, json.loads(value)
-    except json.JSONDecodeError:
-        return key, value
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--set", choices=("large", "mid", "seed"), default="large")
@@ -137,8 +128,9 @@ def main() -> None:
     ap.add_argument("--max-iter", type=int, default=5000)
     ap.add_argument("--target", type=float, default=1e-3, help="RMSE target")
     ap.add_argument("--stop-at-target", choices=("yes", "no"))
-    ap.add_argument("--options", nargs="+", default=[], metavar="KEY=VALUE",
-                    help="mlpar options for every run (lambda_p=1e3 ftol=1e-14), values in JSON")
+    ap.add_argument("--extra", default="", metavar="OPTIONS",
+                    help="mlpar and PETSc options for every run, as on mlpar's command line "
+                         "(\"--lambda-p 1000 --ftol 1e-14\")")
     ap.add_argument("--history", action="store_true",
                     help="after each row, the loss and CG iterations of every fine iteration")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
@@ -150,9 +142,12 @@ def main() -> None:
     if args.cases:
         cases = [cases[i] for i in args.cases]
     configs = args.configs or DEFAULT_CONFIGS[args.set]
-    extra = dict(_option(item) for item in args.options)
-    if extra:
-        print(f"options of every run: {extra}")
+    try:
+        _, extra_petsc, extra = parse(shlex.split(args.extra))
+    except ConfigError as exc:
+        raise SystemExit(f"--extra: {exc}") from None
+    if args.extra:
+        print(f"options of every run: {extra}, PETSc {extra_petsc}")
     stop_at_target = (args.stop_at_target or ("no" if args.set == "seed" else "yes")) == "yes"
     print_header(["problem", "seed", "configuration", "time to RMSE ≤ target [s]",
                   "total wall [s]", "iterations", "CG its / fine step", "s / iteration",
@@ -166,7 +161,7 @@ def main() -> None:
                 spec = {"options": {"problem": problem, "nu": nu, "width": width,
                                     "points": points, "init": init, "seed": seed, **options,
                                     **extra},
-                        "petsc": petsc, "max_iter": args.max_iter, "cap": args.cap,
+                        "petsc": petsc + extra_petsc, "max_iter": args.max_iter, "cap": args.cap,
                         "target": args.target, "stop_at_target": stop_at_target}
                 d = run_worker(__file__, args.ranks, [json.dumps(spec)])
                 first = first or d

@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import resource
+import shlex
 import subprocess
 import sys
 import time
@@ -17,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def print_header(columns: list[str]) -> None:
     """The command, the machine, and the head of a Markdown table with ``columns``."""
-    print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
+    print(f"command: {shlex.join([Path(sys.executable).name, *sys.argv])}")
     print(f"machine: {platform.node()}, {os.cpu_count()} cores, "
           f"{platform.processor() or platform.machine()}, python {platform.python_version()}")
     print("| " + " | ".join(columns) + " |")
