@@ -28,6 +28,7 @@ import sys
 import time
 
 import numpy as np
+from benchrun import print_header
 
 from mlpar import api
 from mlpar.config import Config
@@ -91,13 +92,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from mpi4py import MPI
     comm = Comm(MPI.COMM_SELF)
-    print("| case | m × n | JᵀJs Gflop/s | residuals ns / (row·neuron) | clock / model | "
-          "with J ns / (row·neuron) | clock / model | hierarchy build ms (widths) | "
-          "clock / model |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print_header(["case", "m × n", "JᵀJs Gflop/s", "residuals ns / (row·neuron)",
+                  "clock / model", "with J ns / (row·neuron)", "clock / model",
+                  "hierarchy build ms (widths)", "clock / model"])
     for spec in args.cases:
         print(calibrate(spec, comm), flush=True)
-    print(f"command: {' '.join([sys.executable, *sys.argv])}")
     return 0
 
 
