@@ -251,6 +251,7 @@ def test_the_work_beside_the_seed_flops_charges_every_evaluation_of_the_network(
         fine.linearize(lin.x)
     assert (flops.total, flops.evaluation) == charged
 
+
 def test_cost_aware_choice_tries_both_then_takes_the_cheaper_decrease():
     choice = CostAwareChoice(decay=0.5, retry=3, patience=4)
     assert not choice.prefers_coarse()          # the Taylor model is tried first
