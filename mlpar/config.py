@@ -40,6 +40,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from mlpar.linalg.forms import AUTO_MG_MAX_WEIGHTS
 from mlpar.linalg.preconditioner import AUTO_ITERATIONS, PRECONDITIONERS
 from mlpar.model import activations
 from mlpar.model.layout import ParameterLayout
@@ -325,8 +326,9 @@ class Config:
     pc: str = option("auto", "preconditioner of the parameter-space CG (normal form; auto then "
                      "takes it over the residual form): jacobi, bjacobi (per-neuron blocks), "
                      "mg (two levels on the AMG neuron coarse space), or auto (none until a "
-                     f"solve needs more than {AUTO_ITERATIONS} CG iterations, then mg; none "
-                     "on the direct and residual forms, where no preconditioner applies); the "
+                     f"solve needs more than {AUTO_ITERATIONS} CG iterations, then mg, on levels "
+                     f"of at most {AUTO_MG_MAX_WEIGHTS} weights; none on the direct and "
+                     "residual forms, where no preconditioner applies); the "
                      "PETSc option -mlpar_pc wins", SOLVER, choices=PRECONDITIONERS)
     cubic_theta: float = option(0.5, "arc: Lanczos stops when ||grad m(s)|| <= CUBIC_THETA "
                                 "||s||^2", SOLVER, check=positive)

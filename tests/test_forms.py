@@ -3,7 +3,7 @@ CG form it falls back to, and the forms it gives the 1-D and 2-D problems."""
 
 import pytest
 
-from mlpar.linalg.forms import CG_ITERATIONS, MAX_NUMBERS, auto_form
+from mlpar.linalg.forms import AUTO_MG_MAX_WEIGHTS, CG_ITERATIONS, MAX_NUMBERS, auto_form
 
 
 def _cg(m, n):
@@ -59,3 +59,11 @@ def test_the_forms_of_the_1d_reference_runs_and_the_2d_problems():
     assert auto_form(1521, 512) == "direct" and auto_form(3721, 512) == "direct"
     # width 512 in 2D (n = 2048): CG, which the 1-D rule chose too
     assert auto_form(1521, 2048) == "residual" and auto_form(3721, 2048) == "normal"
+
+
+def test_pc_auto_takes_the_residual_form_where_it_may_not_turn_mg_on():
+    # m = 1000 rows: the direct form costs more than 400 CG iterations at any n > m
+    m, widest = 1000, AUTO_MG_MAX_WEIGHTS
+    assert auto_form(m, widest, True, "auto") == "normal"          # mg may come: normal
+    assert auto_form(m, widest + 1, True, "auto") == "residual"    # it may not: as none
+    assert auto_form(m, widest + 1, True, "mg") == "normal"        # asked for: normal

@@ -77,6 +77,20 @@ def test_auto_switches_after_a_solve_above_n_and_takes_the_same_steps(threshold)
     assert cg[0] < cg[1], cg
 
 
+def test_auto_stays_off_on_a_level_too_wide_for_the_dense_coarse_matrices(threshold,
+                                                                            monkeypatch):
+    """Above AUTO_MG_MAX_WEIGHTS weights (here lowered to 3r - 1) the same run that switches
+    mg on stays unpreconditioned throughout, step for step as --pc none."""
+    from mlpar.linalg import forms
+    none = _run(pc="none", init="spread", ksp_rtol=1e-12)
+    threshold(LOW)
+    assert max(r.ksp_its for r in none.history) > LOW
+    monkeypatch.setattr(forms, "AUTO_MG_MAX_WEIGHTS", 3 * SMALL["width"] - 1)
+    auto = _run(pc="auto", init="spread", ksp_rtol=1e-12)
+    assert {r.pc for r in auto.history} == {"none"}
+    assert np.array_equal(auto.x, none.x)
+
+
 def _objective():
     prob = make_problem("poisson", 4.0)
     m = 40 + len(prob.boundary)

@@ -15,7 +15,8 @@ worth (4mn each; CG at rtol 1e-10 took 190–440 iterations on the 1-D problems 
 on the 2-D ones, docs/notes/2026-12-2d.md) and the numbers the direct form adds per rank
 (the Gram matrix, and for JJᵀ the gathered m × n rows) are at most :data:`MAX_NUMBERS`;
 otherwise the CG form of today: ``residual`` when g = JᵀF, m < n and no parameter-space
-preconditioner is asked for, else ``normal``.  Dropping the lower-order terms, the cost test
+preconditioner is asked for (``--pc auto`` asks for one only up to
+:data:`AUTO_MG_MAX_WEIGHTS` weights), else ``normal``.  Dropping the lower-order terms, the cost test
 is 2n + n²/(3m) <= 1600 for JᵀJ and 2m + m²/(3n) <= 1600 for JJᵀ.
 
 No PETSc here: :mod:`mlpar.memory` applies the same rule without importing the solver.
@@ -27,6 +28,14 @@ from __future__ import annotations
 CG_ITERATIONS = 400
 #: ... and the direct form holds at most this many extra numbers per rank (256 MiB).
 MAX_NUMBERS = 2**25
+#: ``--pc auto`` turns ``mg`` on only for at most this many weights: its coarse matrix, PᵀP
+#: and their factor are dense n_c × n_c on every rank (n_c up to 0.8 n: 3 × 1.4 GB here).
+AUTO_MG_MAX_WEIGHTS = 16384
+
+
+def auto_may_precondition(n: int) -> bool:
+    """Whether ``--pc auto`` may turn ``mg`` on for a level of n weights."""
+    return n <= AUTO_MG_MAX_WEIGHTS
 
 
 def direct_cost(m: int, n: int, least_squares_gradient: bool = True) -> tuple[float, int]:
@@ -43,6 +52,7 @@ def auto_form(m: int, n: int, least_squares_gradient: bool = True, pc: str = "no
     flops, numbers = direct_cost(m, n, least_squares_gradient)
     if flops <= CG_ITERATIONS * 4.0 * m * n and numbers <= MAX_NUMBERS:
         return "direct"
-    if least_squares_gradient and m < n and pc == "none":
+    unpreconditioned = pc == "none" or (pc == "auto" and not auto_may_precondition(n))
+    if least_squares_gradient and m < n and unpreconditioned:
         return "residual"
     return "normal"

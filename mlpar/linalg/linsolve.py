@@ -73,7 +73,7 @@ import numpy as np
 from petsc4py import PETSc
 
 from mlpar.linalg import preconditioner
-from mlpar.linalg.forms import auto_form
+from mlpar.linalg.forms import auto_form, auto_may_precondition
 from mlpar.parallel.comm import Comm
 from mlpar.protocols import Linearization, LinearSolveError, Objective, SolverOptionsError
 
@@ -408,7 +408,8 @@ class RegularizedSolver:
             return self._solve_direct(objective, lin, lam)
         s, info = self._solve_krylov(objective, lin, lam, form)
         if (self.pc == "auto" and self.active_pc == "none" and not self._auto_held
-                and form in ("normal", "assembled") and info.iterations > self.auto_iterations):
+                and form in ("normal", "assembled") and info.iterations > self.auto_iterations
+                and auto_may_precondition(self.n)):
             self._switch_on()
         return s, info
 

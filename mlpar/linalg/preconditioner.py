@@ -45,7 +45,9 @@ S = λ⁻¹I is not.)
 ``auto``
     No preconditioner until a solve has needed more than N = :data:`AUTO_ITERATIONS` CG
     iterations, then ``mg`` for every later solve of the level
-    (:class:`mlpar.linalg.linsolve.RegularizedSolver` applies the rule).
+    (:class:`mlpar.linalg.linsolve.RegularizedSolver` applies the rule); never on a level
+    of more than :data:`mlpar.linalg.forms.AUTO_MG_MAX_WEIGHTS` weights, whose dense coarse
+    matrices would not fit.
 
 How N follows from the costs.  A plain CG iteration costs one product with A (4mn flops).
 A preconditioned one costs three (one for CG, two inside M⁻¹, which meet range(P) and cost
