@@ -21,6 +21,12 @@ The estimate counts the arrays whose size grows with the problem (8-byte floats)
   of its ⌈r/P⌉ rows, as row, column and value), on rank 0 also the whole kept graph gathered
   (2K r entries) with its CSR copy and strength matrix: O(r K), no r²; with ``--amg-sample``
   the sampled rows of J are copied (S/P rows);
+* the two-level preconditioner ``mg`` (``--pc mg``, or ``auto`` in case it switches on:
+  up to :data:`mlpar.linalg.forms.AUTO_MG_MAX_WEIGHTS` weights) of
+  the Krylov forms ``normal`` and ``assembled``, on each level that has one (lm's fine level;
+  every level of rlm / rarc above the coarsest): the rows J P (m_local × n_c, n_c the
+  weights of the level below), and the coarse matrix (JP)ᵀ(JP) + λPᵀP with PᵀP and the
+  Cholesky factor (3 n_c²); lm then also pays the AMG set-up of its coarse space;
 * the RMSE test grid (points, network values, true solution), on every rank;
 * the interpreter with its libraries (:data:`BASELINE`).
 
@@ -37,7 +43,7 @@ import math
 import os
 from dataclasses import dataclass
 
-from mlpar.linalg.forms import auto_form
+from mlpar.linalg.forms import auto_form, auto_may_precondition
 from mlpar.model.problems import make_problem, row_count
 from mlpar.multilevel.parameters import MultilevelParameters
 
@@ -127,6 +133,24 @@ def _solve_terms(cfg, m: int, m_local: int, n: int, nranks: int) -> list[Term]:
                  "--width")]
 
 
+def _two_level_terms(cfg, m: int, m_local: int, n: int) -> list[Term]:
+    """The ``mg`` preconditioner's J P rows and coarse matrices, summed over the levels that
+    have one (none when ``--pc`` cannot turn it on or the form takes no preconditioner)."""
+    if (cfg.pc not in ("mg", "auto") or solve_form(cfg, m, n) not in ("normal", "assembled")
+            or (cfg.pc == "auto" and not auto_may_precondition(n))):
+        return []
+    multilevel = cfg.method in ("rlm", "rarc")
+    widths = coarse_widths(cfg.width, cfg.levels if multilevel else 2, cfg.min_width)
+    if not widths:
+        return []
+    coarse_n = [n / cfg.width * w for w in widths]
+    options = "--pc, --width" + (", --levels" if multilevel else "")
+    return [Term("mg preconditioner: J P rows (at most)", m_local * sum(coarse_n) * DOUBLE,
+                 "--points/--nu, " + options),
+            Term("mg preconditioner: coarse matrix, PᵀP and factor (at most)",
+                 3 * sum(c * c for c in coarse_n) * DOUBLE, options)]
+
+
 def estimate(cfg, nranks: int) -> Estimate:
     """The memory per rank of the run ``cfg`` (a validated :class:`mlpar.config.Config`) on
     ``nranks`` ranks."""
@@ -146,21 +170,24 @@ def estimate(cfg, nranks: int) -> Estimate:
     if multilevel and solve_form(cfg, m, n) == "direct" and m <= n:
         every.append(Term("coarse levels' gathered Jacobian rows (direct solve, at most)",
                           m * n / r * coarse * DOUBLE, "--points/--nu, --width, --levels"))
+    mg = _two_level_terms(cfg, m, m_local, n)
+    every += mg
     every.append(Term("training vectors", 4 * (m_local + n) * DOUBLE, data))
     every.append(Term("test grid", 5 * cfg.test_points * DOUBLE, "--test-points"))
     every.append(Term("interpreter and libraries", BASELINE, "the number of ranks per node"))
     root = list(every)
-    if multilevel and cfg.amg_sample and cfg.amg_sample < m:
+    coarsens = multilevel or bool(mg)
+    if coarsens and cfg.amg_sample and cfg.amg_sample < m:
         sampled = Term("AMG sampled Jacobian rows", math.ceil(cfg.amg_sample / nranks) * n
                        * DOUBLE, "--amg-sample, --width")
         every.append(sampled)
         root.append(sampled)
-    if multilevel and cfg.amg_couplings > 0:
+    if coarsens and cfg.amg_couplings > 0:
         every_amg, root_amg = _sparse_amg_terms(cfg.layout.n_blocks, r, cfg.amg_couplings,
                                                 nranks)
         every += every_amg
         root += every_amg + root_amg
-    elif multilevel:
+    elif coarsens:
         blocks = cfg.layout.n_blocks * r * r * DOUBLE
         every.append(Term("AMG Gram blocks", blocks, "--width"))
         root.append(Term("AMG set-up: Gram blocks, auxiliary matrix, CSR copy",

@@ -14,7 +14,7 @@ def _terms(terms):
 
 @pytest.mark.parametrize("nranks", [1, 2, 3])
 def test_the_jacobian_block_is_the_rank_s_rows_times_the_weights(nranks):
-    cfg = Config(method="lm", nu=20.0, width=300, points=1001).validate()
+    cfg = Config(method="lm", nu=20.0, width=300, points=1001, pc="none").validate()
     est = memory.estimate(cfg, nranks)
     m = 1001 + 2                                  # interior points and 2 boundary rows
     assert _terms(est.root)["Jacobian block"] == math.ceil(m / nranks) * 900 * 8
@@ -22,7 +22,8 @@ def test_the_jacobian_block_is_the_rank_s_rows_times_the_weights(nranks):
     # normal form, whose Krylov vectors are in parameter space
     assert memory.solve_form(cfg, m, 900) == "normal"
     assert _terms(est.root)["Krylov vectors (normal solve)"] == memory.KRYLOV_VECTORS * 900 * 8
-    assert est.root == est.other                  # a single-level method: same on every rank
+    # a single-level method without mg (no AMG set-up on rank 0): the same on every rank
+    assert est.root == est.other
 
 
 def test_the_direct_form_holds_the_gathered_rows_and_the_gram_matrix():
@@ -118,3 +119,35 @@ def test_the_direct_form_counts_the_gathered_rows_of_the_coarse_levels_too():
 def test_the_sampled_rows_are_counted():
     cfg = Config(problem="fit", method="rlm", width=64, points=1000, amg_sample=100).validate()
     assert _terms(memory.estimate(cfg, 4).other)["AMG sampled Jacobian rows"] == 25 * 192 * 8
+
+
+def test_the_two_level_preconditioner_counts_its_rows_j_p_and_coarse_matrices():
+    """lm on the normal form with --pc mg or auto: J P (m_local × n_c) and 3 n_c² for the
+    coarse matrix, PᵀP and the factor, n_c the weights of the widest coarse level, and the
+    AMG set-up of its coarse space; none with --pc none or on the direct form."""
+    def terms(**options):
+        cfg = Config(method="lm", nu=20.0, width=300, points=1001, **options).validate()
+        est = memory.estimate(cfg, 2)
+        return _terms(est.root), _terms(est.other)
+
+    m_local = math.ceil(1003 / 2)
+    n_c = 3 * memory.coarse_widths(300, 2, Config().min_width)[0]
+    for pc in ("mg", "auto"):
+        root, other = terms(pc=pc)
+        assert other["mg preconditioner: J P rows (at most)"] == m_local * n_c * 8
+        assert other["mg preconditioner: coarse matrix, PᵀP and factor (at most)"] == \
+            3 * n_c * n_c * 8
+        assert "AMG set-up: Gram blocks, auxiliary matrix, CSR copy" in root
+    root, _ = terms(pc="none")
+    assert not any(what.startswith(("mg preconditioner", "AMG")) for what in root)
+    direct, _ = terms(solve_form="direct")
+    assert not any(what.startswith("mg preconditioner") for what in direct)
+
+
+def test_rlm_s_preconditioners_sum_over_the_levels_that_have_one():
+    cfg = Config(method="rlm", nu=20.0, width=300, points=1001, pc="mg").validate()
+    widths = memory.coarse_widths(300, cfg.levels, cfg.min_width)
+    assert len(widths) >= 2
+    other = _terms(memory.estimate(cfg, 3).other)
+    assert other["mg preconditioner: J P rows (at most)"] == \
+        math.ceil(1003 / 3) * 3 * sum(widths) * 8
