@@ -136,14 +136,16 @@ def _solve_terms(cfg, m: int, m_local: int, n: int, nranks: int) -> list[Term]:
 def _two_level_terms(cfg, m: int, m_local: int, n: int) -> list[Term]:
     """The ``mg`` preconditioner's J P rows and coarse matrices, summed over the levels that
     have one (none when ``--pc`` cannot turn it on or the form takes no preconditioner)."""
-    if (cfg.pc not in ("mg", "auto") or solve_form(cfg, m, n) not in ("normal", "assembled")
-            or (cfg.pc == "auto" and not auto_may_precondition(n))):
+    if cfg.pc not in ("mg", "auto") or solve_form(cfg, m, n) not in ("normal", "assembled"):
         return []
     multilevel = cfg.method in ("rlm", "rarc")
-    widths = coarse_widths(cfg.width, cfg.levels if multilevel else 2, cfg.min_width)
-    if not widths:
+    widths = [cfg.width] + coarse_widths(cfg.width, cfg.levels if multilevel else 2,
+                                         cfg.min_width)
+    per_neuron = n / cfg.width
+    coarse_n = [per_neuron * below for above, below in zip(widths, widths[1:])
+                if cfg.pc == "mg" or auto_may_precondition(math.ceil(per_neuron * above))]
+    if not coarse_n:
         return []
-    coarse_n = [n / cfg.width * w for w in widths]
     options = "--pc, --width" + (", --levels" if multilevel else "")
     return [Term("mg preconditioner: J P rows (at most)", m_local * sum(coarse_n) * DOUBLE,
                  "--points/--nu, " + options),

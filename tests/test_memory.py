@@ -151,3 +151,18 @@ def test_rlm_s_preconditioners_sum_over_the_levels_that_have_one():
     other = _terms(memory.estimate(cfg, 3).other)
     assert other["mg preconditioner: J P rows (at most)"] == \
         math.ceil(1003 / 3) * 3 * sum(widths) * 8
+
+
+def test_pc_auto_counts_only_the_levels_where_it_may_switch_on():
+    """r = 8192 in 1-D, 4 levels: the fine level (24576 weights) and the first coarse one are
+    above AUTO_MG_MAX_WEIGHTS; only the preconditioner of the level below them is counted."""
+    from mlpar.linalg.forms import AUTO_MG_MAX_WEIGHTS
+    cfg = Config(problem="fit", method="rlm", width=8192, points=30000, levels=4).validate()
+    assert memory.solve_form(cfg, 30000, 3 * 8192) == "normal"
+    widths = [8192] + memory.coarse_widths(8192, cfg.levels, cfg.min_width)
+    kept = [3 * below for above, below in zip(widths, widths[1:])
+            if 3 * above <= AUTO_MG_MAX_WEIGHTS]
+    assert kept and len(kept) < len(widths) - 1
+    other = _terms(memory.estimate(cfg, 2).other)
+    assert other["mg preconditioner: coarse matrix, PᵀP and factor (at most)"] == \
+        3 * sum(c * c for c in kept) * 8
