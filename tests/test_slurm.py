@@ -17,10 +17,11 @@ from slurm_cluster import LocalSlurm, ensure_installed
 from mlpar.io.output import read_result
 
 pytestmark = pytest.mark.slurm
-# uniform weights: the run lasts all 250 iterations (~4 s), so the USR1 arrives while it
-# trains (with the spread init it converges after ~20 iterations, well under a second)
-RUN = ["--problem", "poisson", "--nu", "20", "--width", "512", "--method", "rlm", "--seed", "0",
-       "--init", "uniform", "--max-iter", "250", "--quiet"]
+# lm from uniform weights converges after about 1500 iterations (1.4 s on 2 ranks; the job
+# checkpoints every one of them, several seconds more), so the USR1 arrives while it trains.
+# (rlm converges after about 230, in well under a second: the signal could come too late.)
+RUN = ["--problem", "poisson", "--nu", "20", "--width", "512", "--method", "lm", "--seed", "0",
+       "--init", "uniform", "--max-iter", "3000", "--quiet"]
 
 
 @pytest.fixture(scope="module")
