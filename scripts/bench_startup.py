@@ -7,6 +7,9 @@ time of scripts/bench_peers.py.
 Each checkout given with ``--roots`` is timed with this interpreter and its own ``mlpar``
 (PYTHONPATH), alternating between the checkouts, ``--repeat`` times; the median is printed
 with the time of ``python -c 'import mlpar.cli.run'`` alone (the modules a run imports), per method and rank count.
+The first rows split the start-up into its layers (no mlpar in them): the interpreter,
+``mpiexec`` itself, what a scipy script imports, then under ``mpiexec -n 1`` numpy with
+``MPI_Init``, petsc4py's initialisation and h5py, each row adding one.
 
 Usage (from the repository root)::
 
@@ -61,8 +64,18 @@ def main() -> None:
     print(f"command: {' '.join([sys.executable, *sys.argv])}")
     print(f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}, "
           f"started {time.strftime('%Y-%m-%d %H:%M:%S %Z')}", flush=True)
-    # the modules of a run (the command line, api, the solvers), without MPI's start-up
-    runs = [("python -c 'import mlpar.cli.run'", [sys.executable, "-c", "import mlpar.cli.run"])]
+    one_rank = ["mpiexec", "--map-by", ":OVERSUBSCRIBE", "-n", "1", sys.executable, "-c"]
+    mpi = "import numpy; from mpi4py import MPI"
+    petsc = mpi + "; import petsc4py; petsc4py.init(); from petsc4py import PETSc; PETSc.Vec().createSeq(3)"
+    runs = [("python -c pass", [sys.executable, "-c", "pass"]),
+            ("mpiexec -n 1 python -c pass", one_rank + ["pass"]),
+            ("python: import numpy, scipy.optimize", [sys.executable, "-c",
+                                                      "import numpy, scipy.optimize"]),
+            ("mpiexec -n 1: numpy, MPI_Init", one_rank + [mpi]),
+            ("... and petsc4py.init(), a Vec", one_rank + [petsc]),
+            ("... and import h5py", one_rank + [petsc + "; import h5py"]),
+            # the modules of a run (the command line, api, the solvers), without MPI's start-up
+            ("python -c 'import mlpar.cli.run'", [sys.executable, "-c", "import mlpar.cli.run"])]
     with tempfile.TemporaryDirectory() as tmp:
         for method in args.methods:
             for ranks in args.ranks:
