@@ -66,7 +66,8 @@ def main() -> None:
           f"started {time.strftime('%Y-%m-%d %H:%M:%S %Z')}", flush=True)
     one_rank = ["mpiexec", "--map-by", ":OVERSUBSCRIBE", "-n", "1", sys.executable, "-c"]
     mpi = "import numpy; from mpi4py import MPI"
-    petsc = mpi + "; import petsc4py; petsc4py.init(); from petsc4py import PETSc; PETSc.Vec().createSeq(3)"
+    petsc = mpi + ("; import petsc4py; petsc4py.init(); from petsc4py import PETSc; "
+                   "PETSc.Vec().createSeq(3)")
     runs = [("python -c pass", [sys.executable, "-c", "pass"]),
             ("mpiexec -n 1 python -c pass", one_rank + ["pass"]),
             ("python: import numpy, scipy.optimize", [sys.executable, "-c",
