@@ -55,15 +55,16 @@ A preconditioned one costs three (one for CG, two inside M⁻¹, which meet rang
 of 2n_c² each, the Python callback); the set-up (JP and (JP)ᵀ(JP), 2m·nnz(P) + 2m·n_c² flops
 per linearisation, and lm's coarsening) comes on top.  With c the cost of a preconditioned
 iteration in plain ones, ``mg`` pays when the plain count k exceeds c·k_mg + set-up.
-Measured on the idle machine (docs/benchmarks.md, issue 17, 2 ranks, 2026-12-04), ``mg``
-pays from a plain count of about 150–200 per step, wherever it cuts the count at least
-threefold: Poisson ν = 20, r = 512, 2000 points, spread, 397 → 104 iterations per step,
-0.28 s per LM iteration against 0.40 (c ≈ 2.7; at 193 → 48.5 still 1.1× faster);
-``fit`` ν = 40, r = 2048, 8192 points, spread, 182 → 22, 2.0× faster; Poisson ν = 40,
-r = 2048, 4096 points, spread, 1236 → 64, to RMSE 1e-3 5.8× sooner.  Where plain CG needs tens (the
-seed's uniform init: 6.7 → 6.3) ``mg`` loses.  (The first calibration, N = 600, came from
-runs on a machine loaded 8–12, where ``mg`` seemed to lose at r = 512.)  Hence N = 150.
-The solve that exceeds N is kept; the next one is preconditioned.  It stays on: the plain count grows as LM lowers λ, and a
+Measured (docs/benchmarks.md, issue 17, 2 ranks): c ≈ 5 at r = 512 (Poisson ν = 20,
+2000 points, spread: 1.15 ms per plain iteration, 5.9 ms per preconditioned one with its
+set-up; plain 125–532 iterations per step, ``mg`` 98 on average: 1.8× fewer flops but 1.3×
+more time, so break-even near k = 500) and c ≈ 3 at r = 2048 (Poisson ν = 40, 4096 points,
+spread: 1236 → 64 iterations, 5× less time per step); where plain CG needs tens (uniform
+init; fit: 84 → 31.5) ``mg`` loses.  Counted in flops alone (c ≈ 3, set-up n_c²/(2n) plain
+iterations) the switch would come near k = 150, where the r = 512 case loses time.  Hence
+N = 600: above that break-even of the smaller case with a margin (``mg``'s count grows as
+λ falls), well below the counts where it wins.  The solve that exceeds N is kept; the next
+one is preconditioned.  It stays on: the plain count grows as LM lowers λ, and a
 preconditioned solve does not tell what the plain one would cost, so switching off would
 need a plain solve of at least N iterations to find out.
 
@@ -89,7 +90,7 @@ PRECONDITIONERS = ("none", "jacobi", "bjacobi", "mg", "auto")
 SMOOTHERS = ("identity", "bjacobi")
 #: ``auto`` turns ``mg`` on after a solve of more than this many CG iterations (see above;
 #: the PETSc option ``-mlpar_pc_auto_its`` changes it).
-AUTO_ITERATIONS = 150
+AUTO_ITERATIONS = 600
 
 CoarseBasis = Callable[[Objective, Linearization], object]
 """(objective, lin) ↦ the sparse n × n_c prolongation P_full of the level's coarse space at
