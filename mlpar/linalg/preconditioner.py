@@ -55,15 +55,18 @@ A preconditioned one costs three (one for CG, two inside M⁻¹, which meet rang
 of 2n_c² each, the Python callback); the set-up (JP and (JP)ᵀ(JP), 2m·nnz(P) + 2m·n_c² flops
 per linearisation, and lm's coarsening) comes on top.  With c the cost of a preconditioned
 iteration in plain ones, ``mg`` pays when the plain count k exceeds c·k_mg + set-up.
-Measured (docs/benchmarks.md, issue 17, 2 ranks): c ≈ 5 at r = 512 (Poisson ν = 20,
-2000 points, spread: 1.15 ms per plain iteration, 5.9 ms per preconditioned one with its
-set-up; plain 125–532 iterations per step, ``mg`` 98 on average: 1.8× fewer flops but 1.3×
-more time, so break-even near k = 500) and c ≈ 3 at r = 2048 (Poisson ν = 40, 4096 points,
-spread: 1236 → 64 iterations, 5× less time per step); where plain CG needs tens (uniform
-init; fit: 84 → 31.5) ``mg`` loses.  Counted in flops alone (c ≈ 3, set-up n_c²/(2n) plain
-iterations) the switch would come near k = 150, where the r = 512 case loses time.  Hence
-N = 600: above that break-even of the smaller case with a margin (``mg``'s count grows as
-λ falls), well below the counts where it wins.  The solve that exceeds N is kept; the next
+Measured (docs/benchmarks.md, issue 17, 2 ranks): on the idle machine ``mg`` makes an LM
+iteration faster wherever plain CG needs about 190 iterations per step or more, each time
+cutting the count 3.8-fold or more (Poisson ν = 20, r = 512, 2000 points, spread: 397 → 104,
+0.28 s per LM iteration against 0.40; ``fit`` ν = 40, r = 2048, 8192 points: 182 → 22,
+2.0× sooner to RMSE 1e-3; Poisson ν = 40, r = 2048, 4096 points: 1236 → 64, 5.8×); where
+plain CG needs tens (the seed's uniform init: 6.7 → 6.3) it loses.  Yet N = 150 slowed
+``rlm`` from uniform weights at r = 2048 (Poisson ν = 40, λ_p = 1000: 236 s to RMSE 1e-3
+against 202 s, 222 iterations against 119): once its Taylor steps were cheap, its
+cost-aware choice took few coarse steps (about 6 in the last 120 iterations, against half
+of them before).  Hence
+N = 600, which none of those ``rlm`` solves passes; ``lm`` from spread weights gains from
+``--pc mg`` or ``-mlpar_pc_auto_its 150``.  The solve that exceeds N is kept; the next
 one is preconditioned.  It stays on: the plain count grows as LM lowers λ, and a
 preconditioned solve does not tell what the plain one would cost, so switching off would
 need a plain solve of at least N iterations to find out.
