@@ -6,6 +6,7 @@ import pytest
 
 from mlpar import memory
 from mlpar.config import Config
+from mlpar.linalg.forms import AUTO_MG_MAX_WEIGHTS
 
 
 def _terms(terms):
@@ -156,7 +157,6 @@ def test_rlm_s_preconditioners_sum_over_the_levels_that_have_one():
 def test_pc_auto_counts_only_the_levels_where_it_may_switch_on():
     """r = 8192 in 1-D, 4 levels: the fine level (24576 weights) and the first coarse one are
     above AUTO_MG_MAX_WEIGHTS; only the preconditioner of the level below them is counted."""
-    from mlpar.linalg.forms import AUTO_MG_MAX_WEIGHTS
     cfg = Config(problem="fit", method="rlm", width=8192, points=30000, levels=4).validate()
     assert memory.solve_form(cfg, 30000, 3 * 8192) == "normal"
     widths = [8192] + memory.coarse_widths(8192, cfg.levels, cfg.min_width)
