@@ -17,8 +17,10 @@ from mlpar.multilevel.hierarchy import Hierarchy
 from mlpar.multilevel.models import CorrectedObjective
 from mlpar.multilevel.parameters import MultilevelParameters
 from mlpar.multilevel.recursion import MultilevelMethod
+from mlpar.optim import driver
 from mlpar.optim.common import LMParameters, judge
 from mlpar.optim.lm import taylor_step
+from mlpar.optim.method import SingleLevelMethod
 from mlpar.parallel.comm import Comm
 from mlpar.parallel.leastsquares import LeastSquares
 from mlpar.protocols import FlopCounter
@@ -328,6 +330,55 @@ def test_rlm_solves_poisson_nu5():
     assert out.rmse < 1e-3
     levels = {rec.level for rec in out.state.history if rec.accepted}
     assert levels == {0, 1}, "both fine and coarse steps were taken"
+
+
+def _iterates(method, x0: np.ndarray, iterations: int, before=lambda: None):
+    """The iterates x_0..x_k of ``method`` driven from x0 (λ_0 = 0.05) for ``iterations``,
+    and what ``before()`` said before each iteration."""
+    state = driver.State(x=x0.copy(), lam=0.05, f0=method.objective.value(x0))
+    lin = driver.start(method, state)
+    xs, said = [state.x.copy()], []
+    for _ in range(iterations):
+        said.append(before())
+        _, lin = driver.step(method, state, lin, 0.0)
+        xs.append(state.x.copy())
+    return np.array(xs), said
+
+
+@pytest.mark.parametrize("scheme", ["spread", "uniform"])
+def test_the_hierarchy_is_built_only_when_the_taylor_steps_are_slow(scheme):
+    """The hierarchy is built at the first slot after the first Taylor step where, at the
+    Taylor steps' recorded rate D_t/C_t, the set-up's work would gain less than a decade of
+    the loss.  From spread weights LM gains more than that throughout: rlm takes LM's steps
+    and builds nothing.  From the seed's uniform weights it is built within a few steps."""
+    x0 = initial_parameters(96, 10.0, 0, scheme)
+    fine, h = _fine_and_hierarchy(96, model_choice="cost", coarse_max_iter=3)
+    rlm = MultilevelMethod(fine, _solver(fine), LMParameters(), taylor_step, h.prm, h)
+
+    def slow():
+        d_t, c_t = rlm.choice.sums[0]
+        return h.built_at < 0 and d_t * h.setup_work() < np.log(10.0) * c_t
+
+    xs, said = _iterates(rlm, x0, 12, slow)
+    expected = said.index(True) if True in said else -1
+    assert h.built_at == expected
+    if scheme == "spread":
+        assert expected == -1
+        plain, _ = _fine_and_hierarchy(96)
+        lm = SingleLevelMethod(plain, _solver(plain), LMParameters(), taylor_step)
+        np.testing.assert_array_equal(xs, _iterates(lm, x0, 12)[0])
+        lm.solver.destroy()
+    else:
+        assert 1 <= expected <= 6
+    rlm.solver.destroy()
+    h.destroy()
+
+
+def test_cost_aware_choice_buys_a_set_up_only_below_a_decade_of_taylor_progress():
+    choice = CostAwareChoice(decay=0.5, retry=3, patience=4)
+    assert choice.worth_building(1e9)              # nothing known: the seed's behaviour
+    choice.record("taylor", 1.0, 0.01, 100.0)      # log(100) per 100 of work
+    assert choice.worth_building(49.0) and not choice.worth_building(51.0)
 
 
 def test_rlm_with_the_restricted_model_and_the_cost_aware_choice_solves_poisson_nu5():

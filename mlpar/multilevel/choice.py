@@ -22,12 +22,22 @@ class CostAwareChoice:
     that does not win the comparison back doubles that kind's wait, so a kind that
     keeps losing costs O(log k) trials over k slots.  The relative (log) decrease
     makes trials made at different losses comparable.
+
+    The coarse model needs the neuron hierarchy, whose AMG set-up can cost more work than
+    a whole LM run that converges in a few iterations (from spread weights).  A (re)build
+    is therefore bought only when the Taylor steps are slow: when, at their rate D_t/C_t,
+    the set-up's work would gain less than ``worth`` of log-decrease (a decade of the
+    loss; :meth:`worth_building`).  From the seed's uniform weights LM's first steps
+    barely move the loss and the hierarchy is built within a few steps; where LM gains
+    orders of magnitude per step it is not built until that stops.
     """
 
     KINDS = ("taylor", "coarse")
 
-    def __init__(self, decay: float = 0.5, retry: int = 8, patience: int = 4):
+    def __init__(self, decay: float = 0.5, retry: int = 8, patience: int = 4,
+                 worth: float = math.log(10.0)):
         self.decay = decay
+        self.worth = worth
         self.retry = retry
         self.patience = patience
         self.sums = np.full((2, 2), np.nan)   # rows: kinds; columns: D, C
@@ -45,6 +55,12 @@ class CostAwareChoice:
         if unknown[1] or self.refused[1] >= self.wait[1]:
             return True
         return self._coarse_is_cheaper()
+
+    def worth_building(self, setup_work: float) -> bool:
+        """Whether a set-up of ``setup_work`` pays: the Taylor steps' recorded efficiency
+        D_t/C_t would gain less than ``worth`` with that work (True before any record)."""
+        d_t, c_t = self.sums[0]
+        return bool(np.isnan(d_t) or d_t * setup_work < self.worth * c_t)
 
     def _coarse_is_cheaper(self) -> bool:
         (d_t, c_t), (d_c, c_c) = self.sums

@@ -29,8 +29,7 @@ def neuron_transfer(objective, lin: Linearization, prm: MultilevelParameters,
     the training rows (:func:`mlpar.multilevel.amg.sample_rows`)."""
     comm = objective.comm
     layout = objective.layout
-    rows = objective.m if prm.amg_sample <= 0 else min(objective.m, prm.amg_sample)
-    objective.flops.add_evaluation(amg.setup_work(rows, layout, prm.amg_couplings))
+    objective.flops.add_evaluation(transfer_work(objective, prm))
     J = _sampled_rows(comm, lin.J, objective.m, prm.amg_sample)
     transfer = None
     if prm.amg_couplings > 0:
@@ -47,6 +46,13 @@ def neuron_transfer(objective, lin: Linearization, prm: MultilevelParameters,
         elif orthonormal:
             transfer = amg.orthonormalized(transfer)
     return comm.bcast(transfer)
+
+
+def transfer_work(objective, prm: MultilevelParameters) -> float:
+    """What :func:`neuron_transfer` of ``objective``'s neurons costs, in flop equivalents
+    (:func:`mlpar.multilevel.amg.setup_work` of the rows the graph is estimated from)."""
+    rows = objective.m if prm.amg_sample <= 0 else min(objective.m, prm.amg_sample)
+    return amg.setup_work(rows, objective.layout, prm.amg_couplings)
 
 
 def _sampled_rows(comm, J: np.ndarray, m: int, sample: int) -> np.ndarray:
@@ -164,6 +170,11 @@ class Hierarchy:
     @property
     def widths(self) -> list[int]:
         return [self.fine.layout.width] + [level.width for level in self.levels]
+
+    def setup_work(self) -> float:
+        """The estimated work of coarsening the trained network's neurons: the largest part
+        of a build, whose coarser levels have fewer neurons."""
+        return transfer_work(self.fine, self.prm)
 
     def _transfer_at(self, objective, lin: Linearization) -> amg.Transfer | None:
         """Coarsen the neurons of ``objective``'s network linearised in ``lin`` (None: no

@@ -40,7 +40,9 @@ iterations, one recursive attempt, ``post_smooth`` Taylor iterations, repeated.
 With ``model_choice = "cost"`` a recursive slot also weighs what each kind of
 step has recently bought: decrease of log f per unit of work (:class:`CostAwareChoice`):
 the seed's flops and, beside them, the evaluations of the network and the AMG set-up in
-flop equivalents, which the seed's measure leaves out and a user's clock does not.
+flop equivalents, which the seed's measure leaves out and a user's clock does not; and it
+builds the hierarchy only when the Taylor steps would not gain a decade of the loss with the
+set-up's work (from spread weights LM converges in fewer iterations than a set-up costs).
 
 The same recursion drives the higher-order family: with the step rule
 :func:`mlpar.optim.arc.cubic_step` (RARC) every level takes cubic-regularised
@@ -117,7 +119,7 @@ class MultilevelMethod(SingleLevelMethod):
             if h.built_at < 0 or (every > 0 and iteration - h.built_at >= every):
                 if h.built_from is lin:   # rejected step: same point, same hierarchy
                     h.built_at = iteration
-                elif self._screened_out(lin, iteration):
+                elif self._screened_out(lin, iteration) or not self._worth_building(h):
                     return self.taylor_step(lin, lam)
                 else:
                     h.build(lin, iteration)
@@ -126,6 +128,11 @@ class MultilevelMethod(SingleLevelMethod):
                 if prop is not None:
                     return prop
         return self.taylor_step(lin, lam)
+
+    def _worth_building(self, h: Hierarchy) -> bool:
+        """Whether the AMG set-up pays for itself against the Taylor steps' recent progress
+        (:meth:`CostAwareChoice.worth_building`; always under the seed's choice)."""
+        return self.choice is None or self.choice.worth_building(h.setup_work())
 
     def _screened_out(self, lin: Linearization, iteration: int) -> bool:
         """Whether a due rebuild can be skipped: the hierarchy at hand, built fewer than
