@@ -316,7 +316,8 @@ class Config:
                                "model when it is useful (gradient: the ||R g|| test only; cost: "
                                "also while its measured decrease per unit of work, the seed's "
                                "flops and the network's evaluations, is at least the Taylor "
-                               "step's)", MULTILEVEL, choices=MODEL_CHOICES)
+                               "step's, and build the hierarchy only when the Taylor steps "
+                               "would gain less than a decade of the loss with its work)", MULTILEVEL, choices=MODEL_CHOICES)
     # solver
     solve_form: str = option("auto", "regularised solve: normal, residual, assembled or direct "
                              "(Cholesky of the smaller Gram matrix, m × m or n × n); auto "
