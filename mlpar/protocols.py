@@ -36,6 +36,12 @@ class SolverOptionsError(ValueError):
     refuses: raised on every rank of the solver at once (exit status 2)."""
 
 
+#: Work of a BLAS-3 flop (the Gram products JJᵀ, JᵀJ of the direct and assembled solves, their
+#: factorisations) in units of a flop of the products with J: those run 2–6 times faster per
+#: flop at the seed's sizes on the project's VM, 20 times at m ≥ 1000 (docs/notes/2026-12-work.md).
+DENSE_WORK = 0.2
+
+
 class FlopCounter:
     """Floating-point operations spent in matrix–vector products, all levels together
     (``total``: the seed's measure of cost), and beside them ``evaluation``: the work that
@@ -46,11 +52,20 @@ class FlopCounter:
     def __init__(self, total: float = 0.0):
         self.total = float(total)
         self.evaluation = 0.0
+        self.dense = 0.0
         self._paused = 0
 
     def add(self, flops: float) -> None:
         if not self._paused:
             self.total += flops
+
+    def add_dense(self, flops: float) -> None:
+        """Charge flops of a dense matrix–matrix product or factorisation (BLAS-3): in the
+        seed's measure like any others, in :attr:`work` at :data:`DENSE_WORK` of a product
+        with J's (they run several times faster per flop)."""
+        if not self._paused:
+            self.total += flops
+            self.dense += flops
 
     def add_evaluation(self, flops: float) -> None:
         """Charge work outside the seed's measure (flop equivalents)."""
@@ -61,7 +76,7 @@ class FlopCounter:
     def work(self) -> float:
         """Everything charged: what the cost-aware choice of the multilevel methods weighs
         (:class:`mlpar.multilevel.choice.CostAwareChoice`)."""
-        return self.total + self.evaluation
+        return self.total - (1.0 - DENSE_WORK) * self.dense + self.evaluation
 
     @contextlib.contextmanager
     def uncharged(self):

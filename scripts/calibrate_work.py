@@ -10,6 +10,8 @@ script times, on this machine,
 * a product JᵀJs (4·m·n flops): the machine's speed s in flops per second,
 * an evaluation of the residuals, and of the residuals with their Jacobian,
 * a build of the neuron hierarchy (every level's AMG set-up),
+* the LM step's linear solve (λ = 10⁻², the form ``auto`` takes; the direct form's dense
+  products are charged at :data:`mlpar.protocols.DENSE_WORK`),
 
 and prints each time beside the model's charge divided by s: a ratio near 1 says the model
 weighs that work as the clock does (the choice compares ratios of work, so a common factor
@@ -73,6 +75,11 @@ def calibrate(spec: str, comm: Comm) -> str:
         build_work = objective.flops.evaluation - before
         t_build = seconds(lambda: hierarchy.build(lin, 0), budget=1.0)
         widths = "→".join(str(w) for w in hierarchy.widths)
+        before = objective.flops.work
+        solver.solve(objective, lin, 1e-2)
+        solve_work = objective.flops.work - before
+        t_solve = seconds(lambda: solver.solve(objective, lin, 1e-2))
+        form = solver.choose_form(lin)
     finally:
         solver.destroy()
         hierarchy.destroy()
@@ -81,7 +88,8 @@ def calibrate(spec: str, comm: Comm) -> str:
              f"{t_value * pair:.1f}", f"{t_value * speed / evaluation_work(m, layout, False):.2f}",
              f"{t_jacobian * pair:.1f}",
              f"{t_jacobian * speed / evaluation_work(m, layout, True):.2f}",
-             f"{t_build * 1e3:.1f} ({widths})", f"{t_build * speed / build_work:.2f}"]
+             f"{t_build * 1e3:.1f} ({widths})", f"{t_build * speed / build_work:.2f}",
+             f"{t_solve * 1e3:.2f} ({form})", f"{t_solve * speed / solve_work:.2f}"]
     return "| " + " | ".join(cells) + " |"
 
 
@@ -94,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     comm = Comm(MPI.COMM_SELF)
     print_header(["case", "m × n", "JᵀJs Gflop/s", "residuals ns / (row·neuron)",
                   "clock / model", "with J ns / (row·neuron)", "clock / model",
-                  "hierarchy build ms (widths)", "clock / model"])
+                  "hierarchy build ms (widths)", "clock / model", "LM step's solve ms (form)",
+                  "clock / model"])
     for spec in args.cases:
         print(calibrate(spec, comm), flush=True)
     return 0

@@ -18,7 +18,8 @@ def test_calibration_prints_a_row_of_positive_figures_per_case():
     assert [r[0].strip() for r in rows[1:]] == ["poisson2d:5:64:0", "poisson:10:64:0"]
     assert rows[1][1].strip() == "256 × 256"
     for row in rows[1:]:
-        figures = [float(row[k]) for k in (2, 3, 4, 5, 6, 8)]
+        figures = [float(row[k]) for k in (2, 3, 4, 5, 6, 8, 10)]
         assert all(f > 0 for f in figures), row
         assert row[7].strip().split(" ")[1].startswith("(64→")
+        assert float(row[9].split()[0]) > 0 and row[9].split()[1] == "(direct)"
     assert "command:" in out.stdout

@@ -23,7 +23,7 @@ from mlpar.optim.lm import taylor_step
 from mlpar.optim.method import SingleLevelMethod
 from mlpar.parallel.comm import Comm
 from mlpar.parallel.leastsquares import LeastSquares
-from mlpar.protocols import FlopCounter
+from mlpar.protocols import DENSE_WORK, FlopCounter
 
 
 def _solver(objective, rtol=1e-12):
@@ -252,6 +252,26 @@ def test_the_work_beside_the_seed_flops_charges_every_evaluation_of_the_network(
     with flops.uncharged():               # a resumed run's replay pays for nothing
         fine.linearize(lin.x)
     assert (flops.total, flops.evaluation) == charged
+
+
+def test_the_work_charges_dense_products_at_a_fraction_of_their_flops(fine_and_hierarchy):
+    """The direct solve's JJᵀ and its factorisation, and the Gram JᵀJ, count fully in the
+    seed's flops and at DENSE_WORK of a product with J's flop in the choice's work."""
+    fine, _ = fine_and_hierarchy(256)
+    m, n, flops = fine.m, fine.n, fine.flops
+    lin = fine.linearize(initial_parameters(256, 10.0, 0))
+    solver = _solver(fine)
+    assert solver.choose_form(lin) == "direct" and m <= n
+    before = (flops.total, flops.dense, flops.evaluation)
+    solver.solve(fine, lin, 1e-2)
+    dense = flops.dense - before[1]
+    assert dense - 2.0 * m * m * n in (pytest.approx(m ** 3 / 3.0), pytest.approx(2 * m ** 3 / 3.0))
+    assert flops.total - before[0] > dense
+    fine.gram(lin)
+    assert flops.dense - before[1] - dense == 2.0 * m * n * n
+    assert flops.work == pytest.approx(flops.total - (1.0 - DENSE_WORK) * flops.dense
+                                       + flops.evaluation, rel=1e-15)
+    solver.destroy()
 
 
 def test_cost_aware_choice_tries_both_then_takes_the_cheaper_decrease():

@@ -376,7 +376,7 @@ class RegularizedSolver:
         if residual_side:
             J = objective.jacobian_rows(lin)
             np.matmul(J, J.T, out=G)
-            objective.flops.add(2.0 * m * n * m)
+            objective.flops.add_dense(2.0 * m * n * m)
             b.getArray()[:] = comm.allgather(lin.F, comm.block_counts(m))
         else:
             G[:] = objective.gram(lin)
@@ -390,7 +390,8 @@ class RegularizedSolver:
         factor = {PETSc.PC.Type.CHOLESKY: k ** 3 / 3.0,
                   PETSc.PC.Type.LU: 2.0 * k ** 3 / 3.0}.get(ksp.getPC().getType(), 0.0)
         applications = its if ksp.getType() == PETSc.KSP.Type.PREONLY else its + 1
-        objective.flops.add(factor + 2.0 * k * k * applications)
+        objective.flops.add_dense(factor)
+        objective.flops.add(2.0 * k * k * applications)
         if residual_side:
             lo, hi = comm.block_range(m)
             s = -objective.jac_t(lin, x.getArray(readonly=True)[lo:hi])

@@ -64,7 +64,7 @@ class LeastSquaresProducts:
 
     def gram(self, lin: Linearization) -> np.ndarray:
         """JᵀJ = Σ_p J_pᵀJ_p (n × n, every rank; one Allreduce of n² numbers; 2mn² flops)."""
-        self.flops.add(2.0 * self.m * self.n ** 2)
+        self.flops.add_dense(2.0 * self.m * self.n ** 2)
         return self.comm.sum(lin.J.T @ lin.J)
 
     def jacobian_rows(self, lin: Linearization) -> np.ndarray:
