@@ -317,7 +317,8 @@ class Config:
                                "also while its measured decrease per unit of work, the seed's "
                                "flops and the network's evaluations, is at least the Taylor "
                                "step's, and build the hierarchy only when the Taylor steps "
-                               "would gain less than a decade of the loss with its work)", MULTILEVEL, choices=MODEL_CHOICES)
+                               "would gain less than a decade of the loss with its work)",
+                               MULTILEVEL, choices=MODEL_CHOICES)
     # solver
     solve_form: str = option("auto", "regularised solve: normal, residual, assembled or direct "
                              "(Cholesky of the smaller Gram matrix, m × m or n × n); auto "

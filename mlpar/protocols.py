@@ -46,8 +46,10 @@ class FlopCounter:
     """Floating-point operations spent in matrix–vector products, all levels together
     (``total``: the seed's measure of cost), and beside them ``evaluation``: the work that
     measure leaves out, in flop equivalents (evaluating the network and its Jacobian, the
-    AMG set-up; :data:`mlpar.model.network.RESIDUAL_WORK`).  Both are charged for the m
-    global rows, so every rank holds the same numbers."""
+    AMG set-up; :data:`mlpar.model.network.RESIDUAL_WORK`), and ``dense``: the part of
+    ``total`` spent in dense matrix–matrix products and factorisations, which :attr:`work`
+    weighs at :data:`DENSE_WORK`.  All are charged for the m global rows, so every rank holds
+    the same numbers."""
 
     def __init__(self, total: float = 0.0):
         self.total = float(total)

@@ -207,7 +207,7 @@ class TwoLevel(ParameterSpacePC):
             with (objective.flops.uncharged() if lin is self.paid_at
                   else contextlib.nullcontext()):
                 self._JP = objective.basis_columns(lin, P)
-                objective.flops.add(2.0 * objective.m * P.shape[1] ** 2)
+                objective.flops.add_dense(2.0 * objective.m * P.shape[1] ** 2)
             self._gram = self.comm.sum(self._JP.T @ self._JP)
             self._PtP = (P.T @ P).toarray()
         self.P = P
@@ -216,7 +216,7 @@ class TwoLevel(ParameterSpacePC):
         if P is not None:
             import scipy.linalg as sla  # here, not at start-up: only the mg preconditioner
             self._factor = sla.cho_factor(self._gram + lam * self._PtP)
-            objective.flops.add(P.shape[1] ** 3 / 3.0)
+            objective.flops.add_dense(P.shape[1] ** 3 / 3.0)
 
     def coarse_solve(self, u: np.ndarray) -> np.ndarray:
         """c = A_c⁻¹ u for a coarse vector u."""
